@@ -1,0 +1,55 @@
+"""The run's task, as Flower's quickstart calls it: the model and data a run config asks for.
+
+Server and clients both call these, so a run config alone fixes the model architecture, the
+initial ERK masks (seeded) and every client's data share.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fedmef.config import RunConfig
+from fedmef.data import ClientData, Split, client_data, load_dataset
+from fedmef.models import ConvSpec, build_model, prunable_layers
+from fedmef.sparsity import random_masks
+
+INPUT_SHAPES = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
+NUM_CLASSES = 10
+
+
+def make_model(config: RunConfig) -> nn.Module:
+    conv = ConvSpec(scaled=config.flags.scaled, keep=config.sap_keep)
+    width = config.model_width or None
+    return build_model(config.model, conv, INPUT_SHAPES[config.dataset][0], NUM_CLASSES, width)
+
+
+def initial_model(config: RunConfig) -> nn.Module:
+    """The round-0 global model: seeded weights and, for sparse methods, ERK masks."""
+    torch.manual_seed(config.seed)
+    model = make_model(config)
+    if config.flags.sparse:
+        layers = prunable_layers(model)
+        shapes = {name: tuple(layer.weight.shape) for name, layer in layers.items()}
+        masks = random_masks(shapes, config.density, torch.Generator().manual_seed(config.seed))
+        with torch.no_grad():
+            for name, layer in layers.items():
+                layer.mask.copy_(masks[name])
+                layer.weight.mul_(layer.mask)
+    return model
+
+
+def test_set(config: RunConfig) -> Split:
+    return load_dataset(config.dataset, config.data_path, config.test_fraction, config.seed)[1]
+
+
+def partition(config: RunConfig, partition_id: int, num_partitions: int) -> ClientData:
+    train, _ = load_dataset(config.dataset, config.data_path, config.test_fraction, config.seed)
+    return client_data(
+        train, num_partitions, partition_id, config.partition, config.dirichlet_alpha,
+        config.validation_fraction, config.seed,
+    )  # fmt: skip
+
+
+def tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(split.x), torch.from_numpy(split.y)

@@ -1,0 +1,148 @@
+"""Local training of one client in eager PyTorch: the reference every runtime must match.
+
+One local step on batch (x, y) with learning rate lr and extrusion coefficient lam is::
+
+    loss = cross_entropy(model(x), y) + lam * sum_l ||w_marked,l||^2      (BaE, extrusion.py)
+    p   <- p - lr * (grad p + weight_decay * p)     for every trainable parameter
+    w   <- w * mask                                 for every prunable weight
+
+Plain SGD, no momentum: no optimizer state, which keeps the exported step small. Batches are
+fixed-size (a permutation per epoch, the last incomplete batch dropped; clients with fewer
+samples than a batch wrap around) so exported graphs keep static shapes and every backend sees
+identical batches. The growth signal is the gradient of the loss w.r.t. each layer's used weight
+on one batch after training, read at inactive positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedmef import extrusion
+from fedmef.extrusion import ExtrusionSchedule
+from fedmef.models import prunable_layers
+from fedmef.sparsity import top_inactive
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """What the server asks of a client this round (all decided by the server)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+    #: flat indices per layer of the weights marked for extrusion; empty: no extrusion this round
+    marked: dict[str, torch.Tensor] = field(default_factory=dict)
+    lambda_step: float = 1e-4
+    lambda_max: float = 0.01
+    penalty: str = "squared"
+    #: how many of the window's rounds came before this one (the ramp continues across them)
+    window_offset_rounds: int = 0
+    window_rounds: int = 1
+    base_lr: float = 0.0
+    #: per layer, how many growth candidates to report (empty: not an adjustment round)
+    growth_counts: dict[str, int] = field(default_factory=dict)
+    seed: int = 0
+
+
+def batch_indices(num_samples: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
+    """Fixed-size batches: a seeded permutation per epoch, last incomplete batch dropped."""
+    if num_samples == 0:
+        raise ValueError("client has no training samples")
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(num_samples)
+        if num_samples < batch_size:
+            order = np.resize(order, batch_size)
+        batches += [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+    return batches
+
+
+def steps_per_round(num_samples: int, plan: LocalPlan) -> int:
+    return len(batch_indices(num_samples, plan.batch_size, plan.epochs, plan.seed))
+
+
+def extrusion_schedule(plan: LocalPlan, steps: int) -> ExtrusionSchedule | None:
+    if not plan.marked:
+        return None
+    return ExtrusionSchedule(
+        total_steps=steps * plan.window_rounds, base_lr=plan.base_lr or plan.lr,
+        lambda_step=plan.lambda_step, lambda_max=plan.lambda_max, penalty=plan.penalty,
+    )  # fmt: skip
+
+
+def step_scalars(plan: LocalPlan, steps: int, marked_norms: Iterator[float]) -> Iterator[tuple[float, float]]:
+    """(lr, lambda) for each local step; ``marked_norms`` yields ||w_marked||_1 before each step."""
+    schedule = extrusion_schedule(plan, steps)
+    for step in range(steps):
+        norm = next(marked_norms)
+        if schedule is None:
+            yield plan.lr, 0.0
+            continue
+        window_step = plan.window_offset_rounds * steps + step
+        yield schedule.learning_rate(window_step, plan.lr, norm), schedule.coefficient(window_step)
+
+
+def local_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: LocalPlan) -> float:
+    """Train ``model`` in place on (x, y) as the plan says; returns the mean training loss."""
+    layers = prunable_layers(model)
+    weights = {name: layer.weight for name, layer in layers.items()}
+    batches = batch_indices(len(x), plan.batch_size, plan.epochs, plan.seed)
+    norms = (extrusion.marked_norm(extrusion.marked_values(weights, plan.marked)) for _ in iter(int, 1))
+    model.train()
+    losses = []
+    for batch, (lr, lam) in zip(batches, step_scalars(plan, len(batches), norms)):
+        loss = F.cross_entropy(model(x[batch]), y[batch])
+        if lam:
+            loss = loss + extrusion.penalty(extrusion.marked_values(weights, plan.marked), lam, plan.penalty)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for param in model.parameters():
+                if param.grad is not None:
+                    param.sub_(lr * (param.grad + plan.weight_decay * param))
+            for layer in layers.values():
+                layer.weight.mul_(layer.mask)
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
+
+
+def growth_signal(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, counts: dict[str, int]
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, (flat indices, |grad|) of the ``count`` largest gradients at inactive weights."""
+    layers = prunable_layers(model)
+    model.train()
+    for layer in layers.values():
+        layer.capture = True
+    try:
+        loss = F.cross_entropy(model(x), y)
+        grads = torch.autograd.grad(loss, [layers[name].captured for name in counts])
+    finally:
+        for layer in layers.values():
+            layer.capture, layer.captured = False, None
+    signal = {}
+    for (name, count), grad in zip(counts.items(), grads):
+        indices = top_inactive(grad.abs(), layers[name].mask.bool(), count)
+        signal[name] = (indices, grad.abs().flatten()[indices])
+    return signal
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on (x, y)."""
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start : start + batch_size])
+            target = y[start : start + batch_size]
+            loss += float(F.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(1) == target).sum())
+    return loss / len(x), correct / len(x)

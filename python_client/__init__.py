@@ -1,0 +1,1 @@
+"""Python client of FedMef (``fedmef.client``): Flower ClientApp and its training backends."""

@@ -1,0 +1,1 @@
+"""Server side of FedMef (``fedmef.server``): Flower ServerApp, schedule, aggregation, run directory."""

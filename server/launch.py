@@ -1,0 +1,119 @@
+"""Start a local FedMef federation with ``flwr run`` and check that it really finished.
+
+``python -m fedmef.server.launch [--supernodes N] [key=value ...]`` runs the app in Flower's local
+simulation (``num-supernodes`` clients), streams its progress, then
+
+* fails unless the run directory holds a finished ``report.md`` (``flwr run`` exits 0 even when
+  the ServerApp crashed), printing the final accuracy and the run directory;
+* stops the local SuperLink daemon that ``flwr run`` leaves behind.
+
+``key=value`` pairs override ``[tool.flwr.app.config]``; bare words are quoted as TOML strings
+(``method=feddst`` works). Flower's state lives in ``$FLWR_HOME`` (default ``./.flwr``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+RUN_DIRECTORY = re.compile(r"\[fedmef\] .*run directory (\S+)")
+FINAL = re.compile(r"\[fedmef\] final test accuracy ([0-9.]+) %")
+
+
+def toml_pair(pair: str) -> str:
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"run-config override must be key=value, got {pair!r}")
+    try:
+        tomllib.loads(f"v = {value}")
+    except tomllib.TOMLDecodeError:
+        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{key}={value}"
+
+
+def flwr_home() -> Path:
+    home = Path(os.environ.get("FLWR_HOME", Path.cwd() / ".flwr")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def stop_local_superlink(home: Path) -> int:
+    """Terminate the SuperLink daemons (and their SuperExec) that use ``home``'s database."""
+    stopped = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = b" ".join(args).decode(errors="replace")
+        if "flower-superlink" in text and str(home) in text:
+            os.kill(int(proc.name), signal.SIGTERM)
+            stopped += 1
+    return stopped
+
+
+def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout) -> Path:
+    """Run one federation; return its run directory, or raise RuntimeError if it did not finish."""
+    home = flwr_home()
+    env = os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1"}
+    flwr = Path(sys.executable).with_name("flwr")
+    command = [str(flwr), "run", str(app.resolve()), "--stream", "--federation-config", f"num-supernodes={supernodes}"]
+    if overrides:
+        command += ["--run-config", " ".join(toml_pair(pair) for pair in overrides)]
+    run_dir = None
+    # cwd = FLWR_HOME: the daemon keeps this cwd and Ray puts it on workers' sys.path; the app
+    # must be imported from Flower's unpacked copy, not from whatever directory we were called in.
+    with subprocess.Popen(command, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            for line in proc.stdout:
+                stream.write(line)
+                stream.flush()
+                if match := RUN_DIRECTORY.search(line):
+                    run_dir = Path(match.group(1))
+        finally:
+            proc.wait()
+            stop_local_superlink(home)
+    if proc.returncode != 0:
+        raise RuntimeError(f"flwr run exited with code {proc.returncode}")
+    if run_dir is None or not (run_dir / "report.md").is_file():
+        raise RuntimeError(f"the federation did not finish (run directory: {run_dir}); see the log above")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="run-config overrides, key=value")
+    parser.add_argument("--app", type=Path, default=Path.cwd(), help="the Flower app directory (pyproject.toml)")
+    parser.add_argument("--supernodes", type=int, default=10, help="simulated clients")
+    parser.add_argument("--output-dir", type=Path, help="where run directories go (default: run config)")
+    parser.add_argument("--stop", action="store_true", help="only stop the local SuperLink")
+    args = parser.parse_args(argv)
+    if args.stop:
+        print(f"stopped {stop_local_superlink(flwr_home())} local SuperLink process(es)")
+        return 0
+    if not (args.app / "pyproject.toml").is_file():
+        parser.error(f"{args.app} has no pyproject.toml: pass --app <checkout>")
+    if args.supernodes < 1:
+        parser.error("--supernodes must be at least 1")
+    overrides = list(args.overrides)
+    if args.output_dir is not None:
+        overrides.append(f"output-dir={args.output_dir.resolve()}")
+    try:
+        run_dir = run(args.app, args.supernodes, overrides)
+    except RuntimeError as error:
+        print(f"[fedmef] FAILED: {error}", file=sys.stderr)
+        return 1
+    print(f"[fedmef] report: {run_dir / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
