@@ -70,7 +70,9 @@ def _cifar10(root: Path) -> tuple[Split, Split]:
     if not train_files or not (root / "test_batch").is_file():
         raise FileNotFoundError(f"{root} holds no CIFAR-10 python batches (data_batch_*, test_batch)")
     train = [_cifar_batch(path) for path in train_files]
-    return Split(np.concatenate([s.x for s in train]), np.concatenate([s.y for s in train])), _cifar_batch(root / "test_batch")
+    return Split(np.concatenate([s.x for s in train]), np.concatenate([s.y for s in train])), _cifar_batch(
+        root / "test_batch"
+    )
 
 
 def _cifar_batch(path: Path) -> Split:

@@ -64,9 +64,7 @@ def marked_sets(weights: dict[str, torch.Tensor], masks: Masks, fraction: float)
     return {name: lowest_active(weights[name], masks[name], counts[name]) for name in masks}
 
 
-def marked_values(
-    weights: dict[str, torch.Tensor], marked: dict[str, torch.Tensor]
-) -> list[torch.Tensor]:
+def marked_values(weights: dict[str, torch.Tensor], marked: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     """The marked weights of each layer (differentiable gathers)."""
     return [weights[name].flatten()[idx] for name, idx in marked.items() if idx.numel()]
 

@@ -113,7 +113,15 @@ class InvertedResidualNF(nn.Module):
 
 class MobileNetV2NF(nn.Module):
     # (expansion, channels, repeats, stride) as in Sandler et al., strides adapted to 32x32
-    SETTINGS = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+    SETTINGS = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 1),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
 
     def __init__(self, conv: ConvSpec, in_channels: int = 3, num_classes: int = 10, width: float = 1.0):
         super().__init__()

@@ -14,7 +14,8 @@ key           array                                        direction
 ============  ===========================================  =====================
 
 The round's ``LocalPlan`` travels as scalars (a config record) plus the ``x/`` arrays; growth
-counts as ``grow/<layer>`` scalars. Sparse encoding makes the payload ~ nnz floats + 1 bit per weight down, nnz floats up.
+counts as ``grow/<layer>`` scalars. Sparse encoding makes the payload ~ nnz floats + 1 bit per
+weight down, nnz floats up.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def encode_indexed(prefix: str, per_layer: dict[str, torch.Tensor]) -> Arrays:
 
 def decode_indexed(prefix: str, arrays: Arrays) -> dict[str, torch.Tensor]:
     start = len(prefix) + 1
-    return {key[start:]: torch.from_numpy(arrays[key].astype(np.int64)) for key in arrays if key.startswith(prefix + "/")}
+    return {
+        key[start:]: torch.from_numpy(arrays[key].astype(np.int64)) for key in arrays if key.startswith(prefix + "/")
+    }
 
 
 def encode_growth(signal: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Arrays:

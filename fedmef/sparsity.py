@@ -38,9 +38,7 @@ def erk_densities(shapes: dict[str, tuple[int, ...]], density: float) -> dict[st
     return {n: 1.0 if n in dense else epsilon * raw[n] for n in sizes}
 
 
-def random_masks(
-    shapes: dict[str, tuple[int, ...]], density: float, generator: torch.Generator
-) -> Masks:
+def random_masks(shapes: dict[str, tuple[int, ...]], density: float, generator: torch.Generator) -> Masks:
     """ERK random masks: each layer gets exactly round(density_l * numel) active weights."""
     masks = {}
     for name, layer_density in erk_densities(shapes, density).items():

@@ -98,7 +98,7 @@ def local_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: LocalP
     norms = (extrusion.marked_norm(extrusion.marked_values(weights, plan.marked)) for _ in iter(int, 1))
     model.train()
     losses = []
-    for batch, (lr, lam) in zip(batches, step_scalars(plan, len(batches), norms)):
+    for batch, (lr, lam) in zip(batches, step_scalars(plan, len(batches), norms), strict=True):
         loss = F.cross_entropy(model(x[batch]), y[batch])
         if lam:
             loss = loss + extrusion.penalty(extrusion.marked_values(weights, plan.marked), lam, plan.penalty)
@@ -129,7 +129,7 @@ def growth_signal(
         for layer in layers.values():
             layer.capture, layer.captured = False, None
     signal = {}
-    for (name, count), grad in zip(counts.items(), grads):
+    for (name, count), grad in zip(counts.items(), grads, strict=True):
         indices = top_inactive(grad.abs(), layers[name].mask.bool(), count)
         signal[name] = (indices, grad.abs().flatten()[indices])
     return signal

@@ -37,6 +37,15 @@ def toml_pair(pair: str) -> str:
     return f"{key}={value}"
 
 
+def check_config(app: Path, pairs: list[str]) -> None:
+    """Fail before starting Flower when the merged run config is invalid."""
+    from fedmef.config import RunConfig
+
+    declared = tomllib.loads((app / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
+    overrides = tomllib.loads("\n".join(f"{key} = {value}" for key, _, value in (p.partition("=") for p in pairs)))
+    RunConfig.from_run_config(declared | overrides)
+
+
 def flwr_home() -> Path:
     home = Path(os.environ.get("FLWR_HOME", Path.cwd() / ".flwr")).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -61,17 +70,24 @@ def stop_local_superlink(home: Path) -> int:
 
 
 def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout) -> Path:
-    """Run one federation; return its run directory, or raise RuntimeError if it did not finish."""
+    """Run one federation; return its run directory, or raise RuntimeError if it did not finish.
+
+    Raises ValueError at once, before Flower starts, when the run config is invalid.
+    """
+    pairs = [toml_pair(pair) for pair in overrides]
+    check_config(app, pairs)
     home = flwr_home()
     env = os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1"}
     flwr = Path(sys.executable).with_name("flwr")
     command = [str(flwr), "run", str(app.resolve()), "--stream", "--federation-config", f"num-supernodes={supernodes}"]
-    if overrides:
-        command += ["--run-config", " ".join(toml_pair(pair) for pair in overrides)]
+    if pairs:
+        command += ["--run-config", " ".join(pairs)]
     run_dir = None
     # cwd = FLWR_HOME: the daemon keeps this cwd and Ray puts it on workers' sys.path; the app
     # must be imported from Flower's unpacked copy, not from whatever directory we were called in.
-    with subprocess.Popen(command, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    with subprocess.Popen(
+        command, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
         try:
             for line in proc.stdout:
                 stream.write(line)
@@ -108,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"output-dir={args.output_dir.resolve()}")
     try:
         run_dir = run(args.app, args.supernodes, overrides)
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:
         print(f"[fedmef] FAILED: {error}", file=sys.stderr)
         return 1
     print(f"[fedmef] report: {run_dir / 'report.md'}")

@@ -35,7 +35,9 @@ class RunDirectory:
         self.path = path
         self.config = config
         self.density_fields = [f"density/{name}" for name in layer_names]
-        (path / "config.json").write_text(json.dumps(config.as_dict(), indent=2) + "\n")
+        # where the code ran from: Flower's unpacked app, a checkout or an install (tests check it)
+        resolved = config.as_dict() | {"code-location": str(Path(__file__).resolve().parent.parent)}
+        (path / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
         with open(path / "metrics.csv", "w", newline="") as handle:
             csv.writer(handle).writerow(FIELDS + self.density_fields)
         self.rows: list[dict] = []

@@ -54,7 +54,10 @@ class Federation:
             self.round(round_phase(self.config, round_num))
         self.rundir.finish(self.model)
         final = self.rundir.rows[-1]
-        print(f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}", flush=True)
+        print(
+            f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}",
+            flush=True,
+        )
 
     def plan(self, phase: RoundPhase) -> LocalPlan:
         weights = {name: layer.weight for name, layer in self.layers.items()}
@@ -88,7 +91,9 @@ class Federation:
         for reply in replies:
             if reply.has_error():
                 failures += 1
-                print(f"[fedmef] round {phase.round}: client error {reply.error.code}: {reply.error.reason}", flush=True)
+                print(
+                    f"[fedmef] round {phase.round}: client error {reply.error.code}: {reply.error.reason}", flush=True
+                )
                 continue
             arrays = {key: value.numpy() for key, value in reply.content["update"].items()}
             metrics = reply.content["metrics"]
