@@ -1,0 +1,1 @@
+"""Export of FedMef's local training step to on-device runtimes (ONNX Runtime, ExecuTorch)."""
