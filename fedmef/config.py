@@ -118,7 +118,7 @@ class RunConfig:
             (self.adjust_interval > 0, "adjust-interval", "a positive integer"),
             (0.0 < self.adjust_end_fraction <= 1.0, "adjust-end-fraction", "in (0, 1]"),
             (0.0 <= self.adjust_alpha < 1.0, "adjust-alpha", "in [0, 1)"),
-            (self.extrusion_rounds >= 1, "extrusion-rounds", "at least 1"),
+            (1 <= self.extrusion_rounds <= self.adjust_interval, "extrusion-rounds", "in 1..adjust-interval"),
             (self.dirichlet_alpha > 0, "dirichlet-alpha", "positive"),
             (0.0 <= self.validation_fraction < 1.0, "validation-fraction", "in [0, 1)"),
             (0.0 < self.test_fraction < 1.0, "test-fraction", "in (0, 1)"),
@@ -144,7 +144,7 @@ class RunConfig:
 
     @property
     def adjust_end_round(self) -> int:
-        return max(1, int(self.adjust_end_fraction * self.num_rounds))
+        return max(1, int(self.adjust_end_fraction * self.num_rounds + 1e-9))
 
     @property
     def sap_keep(self) -> float:

@@ -64,7 +64,7 @@ def adjustment_counts(masks: Masks, fraction: float) -> dict[str, int]:
     for name, mask in masks.items():
         active = int(mask.sum())
         inactive = mask.numel() - active
-        counts[name] = min(int(fraction * active), inactive)
+        counts[name] = min(int(fraction * active + 1e-9), inactive)  # 0.29 * 100 must give 29
     return counts
 
 

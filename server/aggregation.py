@@ -17,9 +17,13 @@ def weighted_average(updates: list[tuple[Arrays, int]]) -> Arrays:
     if not updates:
         raise ValueError("no client updates to aggregate")
     total = sum(count for _, count in updates)
+    if total <= 0:
+        raise ValueError("client updates report no training samples")
     keys = [key for key in updates[0][0] if key.startswith(("v/", "d/"))]
     averaged = {}
     for key in keys:
+        if any(key not in arrays for arrays, _ in updates):
+            raise ValueError(f"a client update lacks {key}")
         shapes = {arrays[key].shape for arrays, _ in updates}
         if len(shapes) != 1:
             raise ValueError(f"clients disagree on the shape of {key}: {sorted(shapes)}")

@@ -69,17 +69,34 @@ def stop_local_superlink(home: Path) -> int:
     return stopped
 
 
-def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout) -> Path:
+def add_connection(home: Path, name: str, address: str) -> None:
+    """Record a SuperLink connection in ``$FLWR_HOME/config.toml`` (insecure: local networks)."""
+    import tomli_w
+
+    path = home / "config.toml"
+    config = tomllib.loads(path.read_text()) if path.is_file() else {}
+    config.setdefault("superlink", {})[name] = {"address": address, "insecure": True}
+    path.write_text(tomli_w.dumps(config))
+
+
+def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, superlink: str | None = None) -> Path:
     """Run one federation; return its run directory, or raise RuntimeError if it did not finish.
 
-    Raises ValueError at once, before Flower starts, when the run config is invalid.
+    Raises ValueError at once, before Flower starts, when the run config is invalid. With
+    ``superlink`` (``host:port``) the run goes to that deployed SuperLink instead of a local
+    simulation of ``supernodes`` clients.
     """
     pairs = [toml_pair(pair) for pair in overrides]
     check_config(app, pairs)
     home = flwr_home()
     env = os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1"}
     flwr = Path(sys.executable).with_name("flwr")
-    command = [str(flwr), "run", str(app.resolve()), "--stream", "--federation-config", f"num-supernodes={supernodes}"]
+    command = [str(flwr), "run", str(app.resolve())]
+    if superlink:
+        add_connection(home, "fedmef-deployment", superlink)
+        command += ["fedmef-deployment", "--stream"]
+    else:
+        command += ["--stream", "--federation-config", f"num-supernodes={supernodes}"]
     if pairs:
         command += ["--run-config", " ".join(pairs)]
     run_dir = None
@@ -96,7 +113,8 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout) -> 
                     run_dir = Path(match.group(1))
         finally:
             proc.wait()
-            stop_local_superlink(home)
+            if not superlink:
+                stop_local_superlink(home)
     if proc.returncode != 0:
         raise RuntimeError(f"flwr run exited with code {proc.returncode}")
     if run_dir is None or not (run_dir / "report.md").is_file():
@@ -109,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="run-config overrides, key=value")
     parser.add_argument("--app", type=Path, default=Path.cwd(), help="the Flower app directory (pyproject.toml)")
     parser.add_argument("--supernodes", type=int, default=10, help="simulated clients")
+    parser.add_argument("--superlink", help="host:port of a deployed SuperLink (default: local simulation)")
     parser.add_argument("--output-dir", type=Path, help="where run directories go (default: run config)")
     parser.add_argument("--stop", action="store_true", help="only stop the local SuperLink")
     args = parser.parse_args(argv)
@@ -123,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.output_dir is not None:
         overrides.append(f"output-dir={args.output_dir.resolve()}")
     try:
-        run_dir = run(args.app, args.supernodes, overrides)
+        run_dir = run(args.app, args.supernodes, overrides, superlink=args.superlink)
     except (RuntimeError, ValueError) as error:
         print(f"[fedmef] FAILED: {error}", file=sys.stderr)
         return 1

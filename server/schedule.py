@@ -39,6 +39,8 @@ def round_phase(config: RunConfig, round_num: int) -> RoundPhase:
     if upcoming is None:
         return RoundPhase(round_num, lr, False, False, 0.0, 0)
     fraction = prune_fraction(upcoming, config.adjust_alpha, config.adjust_end_round)
+    if fraction * config.density < 1e-12:  # f_decay reaches 0 at T_end: nothing to move
+        return RoundPhase(round_num, lr, False, False, 0.0, 0)
     ahead = upcoming - round_num
     extrude = config.flags.extrusion and ahead < config.extrusion_rounds and fraction > 0
     return RoundPhase(

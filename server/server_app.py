@@ -102,11 +102,14 @@ class Federation:
         failures += len(nodes) - len(replies)
         if updates:
             protocol.decode_state(self.model, weighted_average(updates))
-            if phase.adjust:
-                self.adjust(updates, phase.fraction)
+        pre_adjust_accuracy = float("nan")
+        if updates and phase.adjust:
+            # accuracy right before and after the cut isolates its damage, which BaE is meant to shrink
+            pre_adjust_accuracy = evaluate(self.model, self.test_x, self.test_y)[1]
+            self.adjust(updates, phase.fraction)
         loss, accuracy = evaluate(self.model, self.test_x, self.test_y)
         row = {
-            "round": phase.round, "accuracy": accuracy, "loss": loss,
+            "round": phase.round, "accuracy": accuracy, "loss": loss, "pre_adjust_accuracy": pre_adjust_accuracy,
             "train_loss": float(np.mean(losses)) if losses else float("nan"),
             "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
             "clients": len(updates), "failures": failures,

@@ -1,0 +1,55 @@
+"""Server aggregation: sample-weighted averages of sparse values and of reported growth gradients."""
+
+import numpy as np
+import pytest
+import torch
+
+from server.aggregation import growth_scores, weighted_average
+
+
+def test_weighted_average_hand_computed():
+    updates = [
+        ({"v/fc": np.array([1.0, 2.0], np.float32), "d/fc.bias": np.array([[0.0]], np.float32),
+          "m/fc": np.array([255], np.uint8), "gi/fc": np.array([3], np.int32)}, 1),
+        ({"v/fc": np.array([4.0, -1.0], np.float32), "d/fc.bias": np.array([[3.0]], np.float32)}, 3),
+    ]  # fmt: skip
+    averaged = weighted_average(updates)
+    assert set(averaged) == {"v/fc", "d/fc.bias"}  # masks and growth signals are not averaged
+    assert averaged["v/fc"].dtype == np.float32
+    assert averaged["v/fc"].tolist() == [(1 * 1 + 4 * 3) / 4, (2 * 1 - 1 * 3) / 4]  # [3.25, -0.25]
+    assert averaged["d/fc.bias"].shape == (1, 1) and averaged["d/fc.bias"].tolist() == [[2.25]]
+
+
+def test_single_update_is_returned_unchanged():
+    values = np.array([0.1, 0.2, 0.3], np.float32)
+    assert np.array_equal(weighted_average([({"v/a": values}, 17)])["v/a"], values)
+
+
+def test_shape_disagreement_raises():
+    updates = [({"v/fc": np.zeros(3, np.float32)}, 1), ({"v/fc": np.zeros(4, np.float32)}, 1)]
+    with pytest.raises(ValueError, match="disagree on the shape of v/fc"):
+        weighted_average(updates)
+
+
+def test_no_updates_raises():
+    with pytest.raises(ValueError, match="no client updates"):
+        weighted_average([])
+
+
+def test_growth_scores_sum_weighted_by_sample_count():
+    updates = [
+        ({"gi/fc": np.array([0, 3], np.int32), "gv/fc": np.array([2.0, 1.0], np.float32)}, 1),
+        ({"gi/fc": np.array([3, 5], np.int32), "gv/fc": np.array([4.0, 8.0], np.float32),
+          "gi/conv": np.array([1], np.int32), "gv/conv": np.array([0.5], np.float32)}, 3),
+        ({"v/fc": np.zeros(2, np.float32)}, 4),  # a client that reported no growth signal still counts
+    ]  # fmt: skip
+    scores = growth_scores(updates, {"fc": 6, "conv": 2})
+    # weights 1/8 and 3/8: position 3 gets 1/8 * 1 + 3/8 * 4
+    expected_fc = torch.tensor([2 / 8, 0.0, 0.0, 1 / 8 + 12 / 8, 0.0, 24 / 8], dtype=torch.float64)
+    assert torch.equal(scores["fc"], expected_fc)
+    assert torch.equal(scores["conv"], torch.tensor([0.0, 1.5 / 8], dtype=torch.float64))
+
+
+def test_growth_scores_without_updates_are_zero():
+    scores = growth_scores([], {"fc": 3})
+    assert torch.equal(scores["fc"], torch.zeros(3, dtype=torch.float64))

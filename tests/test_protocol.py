@@ -1,0 +1,130 @@
+"""The wire format: sparse state, plans and growth signals as numpy arrays."""
+
+import numpy as np
+import pytest
+import torch
+
+from fedmef.models import ConvSpec, SmallCNN, prunable_layers
+from fedmef.protocol import (
+    decode_indexed,
+    decode_plan,
+    decode_state,
+    encode_growth,
+    encode_indexed,
+    encode_plan,
+    encode_state,
+    payload_bytes,
+)
+from fedmef.sparsity import random_masks
+from fedmef.training import LocalPlan
+
+
+def masked_cnn(seed: int, scaled: bool = True):
+    torch.manual_seed(seed)
+    model = SmallCNN(ConvSpec(scaled=scaled), width=2)
+    layers = prunable_layers(model)
+    masks = random_masks(
+        {n: tuple(layer.weight.shape) for n, layer in layers.items()}, 0.2, torch.Generator().manual_seed(seed)
+    )
+    with torch.no_grad():
+        for name, layer in layers.items():
+            layer.mask.copy_(masks[name])
+            layer.weight.mul_(layer.mask)
+    return model
+
+
+def test_encode_state_is_sparse():
+    model = masked_cnn(0)
+    arrays = encode_state(model)
+    layers = prunable_layers(model)
+    assert sorted(k for k in arrays if k.startswith("v/")) == [f"v/{n}" for n in sorted(layers)]
+    for name, layer in layers.items():
+        mask = layer.mask.flatten().bool()
+        assert arrays[f"v/{name}"].dtype == np.float32
+        assert arrays[f"v/{name}"].shape == (int(mask.sum()),)
+        assert np.array_equal(arrays[f"v/{name}"], layer.weight.detach().flatten()[mask].numpy())
+        assert np.array_equal(arrays[f"m/{name}"], np.packbits(mask.numpy()))
+        assert arrays[f"m/{name}"].nbytes == -(-layer.weight.numel() // 8)  # one bit per weight
+    # everything else dense: biases and the NSConv gains, never the prunable weights
+    assert sorted(k for k in arrays if k.startswith("d/")) == sorted(
+        [f"d/{n}.bias" for n in layers] + [f"d/conv{i}.gain" for i in (1, 2, 3)]
+    )
+    nnz = sum(int(layer.mask.sum()) for layer in layers.values())
+    assert payload_bytes({k: v for k, v in arrays.items() if k.startswith("v/")}) == 4 * nnz
+
+
+def test_state_round_trip_restores_weights_and_masks_exactly():
+    source, target = masked_cnn(0), masked_cnn(1)
+    decode_state(target, encode_state(source))
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_decode_without_masks_keeps_the_receivers_masks():
+    source = masked_cnn(0)
+    target = masked_cnn(1)
+    with torch.no_grad():
+        for name, layer in prunable_layers(target).items():
+            layer.mask.copy_(prunable_layers(source)[name].mask)
+    decode_state(target, encode_state(source, with_masks=False))
+    assert not any(key.startswith("m/") for key in encode_state(source, with_masks=False))
+    assert all(
+        torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values(), strict=True)
+    )
+
+
+def test_decode_with_wrong_value_count_raises():
+    model = masked_cnn(0)
+    arrays = encode_state(model, with_masks=False)
+    arrays["v/fc"] = arrays["v/fc"][:-1]
+    with pytest.raises(ValueError, match="layer fc: .* values for .* active weights"):
+        decode_state(masked_cnn(0), arrays)
+
+
+def test_indexed_round_trip():
+    per_layer = {"conv1": torch.tensor([4, 0, 17]), "blocks.0.conv2": torch.tensor([], dtype=torch.long)}
+    arrays = encode_indexed("x", per_layer)
+    assert arrays["x/conv1"].dtype == np.int32 and arrays["x/conv1"].tolist() == [4, 0, 17]
+    decoded = decode_indexed("x", arrays | {"xy/other": np.array([1], np.int32), "gi/conv1": np.array([2], np.int32)})
+    assert list(decoded) == ["conv1", "blocks.0.conv2"]
+    assert decoded["conv1"].dtype == torch.int64 and decoded["conv1"].tolist() == [4, 0, 17]
+    assert decoded["blocks.0.conv2"].numel() == 0
+
+
+def test_plan_round_trip():
+    plan = LocalPlan(
+        epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4,
+        marked={"conv1": torch.tensor([5, 1]), "fc": torch.tensor([300])},
+        lambda_step=2e-4, lambda_max=0.05, penalty="norm", window_offset_rounds=1, window_rounds=2,
+        base_lr=0.05, growth_counts={"conv1": 2, "fc": 7}, seed=42,
+    )  # fmt: skip
+    scalars, arrays = encode_plan(plan)
+    assert scalars["batch-size"] == 16 and scalars["window-offset-rounds"] == 1 and scalars["penalty"] == "norm"
+    assert scalars["grow/conv1"] == 2 and scalars["grow/fc"] == 7
+    assert set(arrays) == {"x/conv1", "x/fc"}
+    decoded = decode_plan(scalars, arrays)
+    for field in ("epochs", "batch_size", "lr", "weight_decay", "lambda_step", "lambda_max", "penalty",
+                  "window_offset_rounds", "window_rounds", "base_lr", "seed"):  # fmt: skip
+        assert getattr(decoded, field) == getattr(plan, field), field
+    assert decoded.growth_counts == {"conv1": 2, "fc": 7}
+    assert list(decoded.marked) == ["conv1", "fc"]
+    assert decoded.marked["conv1"].tolist() == [5, 1] and decoded.marked["fc"].tolist() == [300]
+
+
+def test_plan_without_extrusion_or_adjustment():
+    scalars, arrays = encode_plan(LocalPlan(epochs=1, batch_size=8, lr=0.1))
+    assert arrays == {} and not any(key.startswith("grow/") for key in scalars)
+    decoded = decode_plan(scalars, arrays)
+    assert decoded.marked == {} and decoded.growth_counts == {}
+
+
+def test_encode_growth():
+    signal = {
+        "conv1": (torch.tensor([7, 2]), torch.tensor([0.5, 0.25])),
+        "fc": (torch.tensor([0]), torch.tensor([3.0])),
+    }
+    arrays = encode_growth(signal)
+    assert set(arrays) == {"gi/conv1", "gv/conv1", "gi/fc", "gv/fc"}
+    assert arrays["gi/conv1"].dtype == np.int32 and arrays["gi/conv1"].tolist() == [7, 2]
+    assert arrays["gv/conv1"].dtype == np.float32 and arrays["gv/conv1"].tolist() == [0.5, 0.25]
+    assert payload_bytes(arrays) == 4 * 3 + 4 * 3
