@@ -26,6 +26,7 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
 benchmarks: setup
