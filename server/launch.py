@@ -7,8 +7,8 @@ simulation (``num-supernodes`` clients), streams its progress, then
   the ServerApp crashed), printing the final accuracy and the run directory;
 * stops the local SuperLink daemon that ``flwr run`` leaves behind.
 
-``key=value`` pairs override ``[tool.flwr.app.config]``; bare words are quoted as TOML strings
-(``method=feddst`` works). Flower's state lives in ``$FLWR_HOME`` (default ``./.flwr``).
+``key=value`` pairs and ``conf/*.toml`` overlays override ``[tool.flwr.app.config]``; bare words
+are quoted as TOML strings (``method=feddst`` works). Flower's state lives in ``$FLWR_HOME`` (default ``./.flwr``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,26 @@ def toml_pair(pair: str) -> str:
     except tomllib.TOMLDecodeError:
         value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{key}={value}"
+
+
+def expand_overlays(overrides: list[str]) -> list[str]:
+    """Replace each ``conf/*.toml`` overlay path by its ``key=value`` pairs (later ones win)."""
+    pairs = []
+    for item in overrides:
+        if item.endswith(".toml") and "=" not in item:
+            path = Path(item)
+            if not path.is_file():
+                raise SystemExit(f"run-config overlay not found: {item}")
+            pairs += [f"{key}={tomli_value(value)}" for key, value in tomllib.loads(path.read_text()).items()]
+        else:
+            pairs.append(item)
+    return pairs
+
+
+def tomli_value(value) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 
 def check_config(app: Path, pairs: list[str]) -> None:
@@ -86,7 +106,7 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
     ``superlink`` (``host:port``) the run goes to that deployed SuperLink instead of a local
     simulation of ``supernodes`` clients.
     """
-    pairs = [toml_pair(pair) for pair in overrides]
+    pairs = [toml_pair(pair) for pair in expand_overlays(overrides)]
     check_config(app, pairs)
     home = flwr_home()
     env = os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1"}
@@ -124,7 +144,7 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("overrides", nargs="*", help="run-config overrides, key=value")
+    parser.add_argument("overrides", nargs="*", help="run-config overrides: key=value or an overlay.toml")
     parser.add_argument("--app", type=Path, default=Path.cwd(), help="the Flower app directory (pyproject.toml)")
     parser.add_argument("--supernodes", type=int, default=10, help="simulated clients")
     parser.add_argument("--superlink", help="host:port of a deployed SuperLink (default: local simulation)")

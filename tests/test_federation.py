@@ -117,6 +117,17 @@ def test_namespace_from_regular_install(tmp_path):
     assert _import_location(target) == str(target / "fedmef" / "client" / "client_app.py")
 
 
+def test_launcher_expands_overlays(tmp_path):
+    overlay = tmp_path / "variant.toml"
+    overlay.write_text('method = "feddst"\nnum-rounds = 7\nlr = 0.5\n')
+    expanded = launch.expand_overlays([str(overlay), "num-rounds=9"])
+    assert expanded == ['method="feddst"', "num-rounds=7", "lr=0.5", "num-rounds=9"]
+    for shipped in sorted((ROOT / "conf").glob("*.toml")):  # every shipped overlay is a valid config
+        launch.check_config(ROOT, [launch.toml_pair(p) for p in launch.expand_overlays([str(shipped), "data-path=/x"])])
+    with pytest.raises(SystemExit, match="not found"):
+        launch.expand_overlays([str(tmp_path / "missing.toml")])
+
+
 def test_launcher_quotes_bare_words():
     assert launch.toml_pair("method=feddst") == 'method="feddst"'
     assert launch.toml_pair("num-rounds=3") == "num-rounds=3"
