@@ -47,10 +47,10 @@ class RunDirectory:
         with open(self.path / "metrics.csv", "a", newline="") as handle:
             csv.DictWriter(handle, FIELDS + self.density_fields).writerow(row)
 
-    def finish(self, model: nn.Module) -> None:
+    def finish(self, model: nn.Module, client_evaluation: dict[str, float]) -> None:
         torch.save(model.state_dict(), self.path / "model.pt")
         self._plot()
-        self._report()
+        self._report(client_evaluation)
 
     def _plot(self) -> None:
         import matplotlib
@@ -78,7 +78,7 @@ class RunDirectory:
         fig.savefig(self.path / "density.png", dpi=120)
         plt.close(fig)
 
-    def _report(self) -> None:
+    def _report(self, client_evaluation: dict[str, float]) -> None:
         last, best = self.rows[-1], max(self.rows, key=lambda r: r["accuracy"])
         rounds = len(self.rows)
         seconds = sum(r["seconds"] for r in self.rows)
@@ -96,6 +96,7 @@ class RunDirectory:
             f"({up / dense:.3f}x)",
             f"- prune/grow rounds: {[r['round'] for r in self.rows if r['adjusted']] or 'none'}",
             f"- client failures: {sum(r['failures'] for r in self.rows)}",
+            f"- federated validation accuracy of the final model: {self._client_line(client_evaluation)}",
             "",
             "![accuracy](accuracy.png)",
             "",
@@ -103,3 +104,10 @@ class RunDirectory:
             "",
         ]
         (self.path / "report.md").write_text("\n".join(lines))
+
+    @staticmethod
+    def _client_line(evaluation: dict[str, float]) -> str:
+        if not evaluation.get("clients"):
+            return "no client answered"
+        clients, samples = evaluation["clients"], evaluation["examples"]
+        return f"{100 * evaluation['accuracy']:.2f} % ({clients} clients, {samples} samples)"

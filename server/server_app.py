@@ -52,7 +52,7 @@ class Federation:
         print(f"[fedmef] {self.config.method} on {self.config.dataset}: run directory {self.rundir.path}", flush=True)
         for round_num in range(1, self.config.num_rounds + 1):
             self.round(round_phase(self.config, round_num))
-        self.rundir.finish(self.model)
+        self.rundir.finish(self.model, self.evaluate_on_clients())
         final = self.rundir.rows[-1]
         print(
             f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}",
@@ -126,6 +126,20 @@ class Federation:
             f"loss {loss:.4f} | {len(updates)} clients, {row['seconds']:.1f} s{tags}",
             flush=True,
         )
+
+    def evaluate_on_clients(self) -> dict[str, float]:
+        """Federated evaluation of the final model on every client's local validation split."""
+        content = RecordDict({"state": to_record(protocol.encode_state(self.model))})
+        nodes = sorted(self.grid.get_node_ids())
+        messages = [Message(content=content.copy(), dst_node_id=node, message_type="evaluate") for node in nodes]
+        replies = self.grid.send_and_receive(messages, timeout=self.config.round_timeout)
+        metrics = [reply.content["metrics"] for reply in replies if not reply.has_error()]
+        total = sum(int(m["num-examples"]) for m in metrics)
+        if not total:
+            return {"clients": 0}
+        accuracy = sum(float(m["accuracy"]) * int(m["num-examples"]) for m in metrics) / total
+        print(f"[fedmef] federated validation accuracy {100 * accuracy:.2f} % over {len(metrics)} clients", flush=True)
+        return {"clients": len(metrics), "accuracy": accuracy, "examples": total}
 
     def adjust(self, updates: list[tuple[protocol.Arrays, int]], fraction: float) -> None:
         weights = {name: layer.weight.detach() for name, layer in self.layers.items()}

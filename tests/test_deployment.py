@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from fedmef.server import launch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from fedmef.server import launch
 
 from fedmef.config import RunConfig
 from fedmef.models import prunable_layers
+from fedmef.server import launch
 from fedmef.task import initial_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,8 @@ def test_three_round_federation(flower_env):
     assert float(rows[-1]["accuracy"]) > 0.3  # chance is 0.1
     assert all(0 < int(r["bytes_up"]) < 0.25 * 4 * int(r["dense_bytes"]) for r in rows)
     assert "round   3/3" in log.getvalue()
+    assert "federated validation accuracy" in log.getvalue()
+    assert "over 4 clients" in log.getvalue()
 
     config = RunConfig.from_run_config(overrides)
     start = {name: layer.mask.clone() for name, layer in prunable_layers(initial_model(config)).items()}
