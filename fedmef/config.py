@@ -45,6 +45,8 @@ METHODS = {
 DATASETS = ("digits", "cifar10")
 PARTITIONS = ("dirichlet", "iid")
 BACKENDS = ("torch", "ort", "executorch")
+#: the runtime (manifest name) each exported-artifact backend executes
+BACKEND_RUNTIMES = {"ort": "onnxruntime", "executorch": "executorch"}
 MODELS = ("cnn", "resnet18", "mobilenetv2")
 
 
@@ -76,6 +78,7 @@ class RunConfig:
     bae_lambda_max: float = 0.01
     bae_penalty: str = "squared"
     sap_drop: float = 0.7
+    sap_encoding: str = "int32"
     backend: str = "torch"
     output_dir: str = "runs"
     round_timeout: float = 600.0
@@ -109,6 +112,7 @@ class RunConfig:
             (self.partition in PARTITIONS, "partition", f"one of {list(PARTITIONS)}"),
             (self.backend in BACKENDS, "backend", f"one of {list(BACKENDS)}"),
             (self.bae_penalty in ("squared", "norm"), "bae-penalty", "'squared' or 'norm'"),
+            (self.sap_encoding in ("int32", "bits"), "sap-encoding", "'int32' or 'bits'"),
             (0.0 < self.density <= 1.0, "density", "in (0, 1]"),
             (0.0 <= self.sap_drop < 1.0, "sap-drop", "in [0, 1)"),
             (self.num_rounds > 0, "num-rounds", "a positive integer"),

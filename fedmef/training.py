@@ -128,10 +128,19 @@ def growth_signal(
     finally:
         for layer in layers.values():
             layer.capture, layer.captured = False, None
+    return strongest_inactive(dict(zip(counts, grads, strict=True)), model, counts)
+
+
+def strongest_inactive(
+    gradients: dict[str, torch.Tensor], model: nn.Module, counts: dict[str, int]
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, (flat indices, |grad|) of the ``count`` largest gradients at inactive weights."""
+    layers = prunable_layers(model)
     signal = {}
-    for (name, count), grad in zip(counts.items(), grads, strict=True):
-        indices = top_inactive(grad.abs(), layers[name].mask.bool(), count)
-        signal[name] = (indices, grad.abs().flatten()[indices])
+    for name, count in counts.items():
+        magnitude = gradients[name].detach().abs().flatten()
+        indices = top_inactive(magnitude, layers[name].mask.bool(), count)
+        signal[name] = (indices, magnitude[indices])
     return signal
 
 

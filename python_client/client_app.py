@@ -16,23 +16,19 @@ from flwr.clientapp import ClientApp
 
 from fedmef import protocol
 from fedmef.config import RunConfig
+from fedmef.export.manifest import Manifest
 from fedmef.task import make_model, partition, tensors
 from fedmef.training import batch_indices, evaluate
 
+from .artifacts import ArtifactStore, default_root
 from .backends import make_backend
 
 app = ClientApp()
 CLIENT_ERROR = 1
 
 
-def load_round(msg: Message, context: Context):
-    config = RunConfig.from_run_config(context.run_config)
-    node = context.node_config
-    data = partition(config, int(node["partition-id"]), int(node["num-partitions"]))
-    arrays = {key: value.numpy() for key, value in msg.content["state"].items()}
-    model = make_model(config)
-    protocol.decode_state(model, arrays)
-    return config, data, model, arrays
+def arrays_of(record: ArrayRecord) -> protocol.Arrays:
+    return {key: value.numpy() for key, value in record.items()}
 
 
 def guarded(handler):
@@ -49,20 +45,46 @@ def guarded(handler):
     return wrapper
 
 
-@app.train()
-@guarded
-def train(msg: Message, context: Context) -> Message:
+def client_task(config: RunConfig, node_config: dict):
+    """This node's data share and a fresh model of the run's architecture."""
+    data = partition(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
+    return data, make_model(config)
+
+
+def local_round(
+    config: RunConfig, node_config: dict, store: ArtifactStore,
+    state: protocol.Arrays, scalars: dict, files: protocol.Arrays,
+) -> tuple[protocol.Arrays, dict]:  # fmt: skip
+    """One client round without Flower types: (sparse update, metrics)."""
     start = time.perf_counter()
-    config, data, model, arrays = load_round(msg, context)
-    plan = protocol.decode_plan(dict(msg.content["plan"]), arrays)
-    backend = make_backend(context.node_config.get("backend", config.backend))
+    data, model = client_task(config, node_config)
+    protocol.decode_state(model, state)
+    plan = protocol.decode_plan(scalars, state)
+    runner = None
+    if "manifest" in scalars:  # the server exported this round's step: run it, not eager PyTorch
+        manifest = Manifest.from_json(scalars["manifest"])
+        store.receive(manifest, {key.removeprefix("file/"): value for key, value in files.items()})
+        runner = store.runner(manifest)
+    # a node may insist on the eager reference (node config backend="torch") and ignore the artifact
+    name = node_config.get("backend", config.backend)
+    backend = make_backend(name, runner if name != "torch" else None)
     x, y = tensors(data.train)
     loss = backend.train(model, x, y, plan)
     update = protocol.encode_state(model, with_masks=False)
     if plan.growth_counts:
         batch = batch_indices(len(x), plan.batch_size, 1, plan.seed + 1)[0]
         update |= protocol.encode_growth(backend.growth(model, x[batch], y[batch], plan.growth_counts))
-    metrics = {"num-examples": len(x), "train-loss": loss, "seconds": time.perf_counter() - start}
+    return update, {"num-examples": len(x), "train-loss": loss, "seconds": time.perf_counter() - start}
+
+
+@app.train()
+@guarded
+def train(msg: Message, context: Context) -> Message:
+    config = RunConfig.from_run_config(context.run_config)
+    store = ArtifactStore(default_root(context.node_id))
+    content = msg.content
+    state, scalars, files = arrays_of(content["state"]), dict(content["plan"]), arrays_of(content["artifacts"])
+    update, metrics = local_round(config, context.node_config, store, state, scalars, files)
     record = ArrayRecord(array_dict={key: Array(np.ascontiguousarray(value)) for key, value in update.items()})
     return Message(RecordDict({"update": record, "metrics": MetricRecord(metrics)}), reply_to=msg)
 
@@ -70,7 +92,8 @@ def train(msg: Message, context: Context) -> Message:
 @app.evaluate()
 @guarded
 def evaluate_local(msg: Message, context: Context) -> Message:
-    _, data, model, _ = load_round(msg, context)
+    data, model = client_task(RunConfig.from_run_config(context.run_config), context.node_config)
+    protocol.decode_state(model, arrays_of(msg.content["state"]))
     split = data.validation if len(data.validation) else data.train
     loss, accuracy = evaluate(model, *tensors(split))
     metrics = {"num-examples": len(split), "loss": loss, "accuracy": accuracy}

@@ -89,6 +89,14 @@ def stop_local_superlink(home: Path) -> int:
     return stopped
 
 
+def flower_env(home: Path) -> dict[str, str]:
+    """Our environment for Flower's processes: they start each other by name (flower-superexec,
+    flwr-serverapp ...), so this interpreter's bin directory must be on PATH even without an
+    activated venv."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1", "PATH": path}
+
+
 def add_connection(home: Path, name: str, address: str) -> None:
     """Record a SuperLink connection in ``$FLWR_HOME/config.toml`` (insecure: local networks)."""
     import tomli_w
@@ -109,7 +117,7 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
     pairs = [toml_pair(pair) for pair in expand_overlays(overrides)]
     check_config(app, pairs)
     home = flwr_home()
-    env = os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1"}
+    env = flower_env(home)
     flwr = Path(sys.executable).with_name("flwr")
     command = [str(flwr), "run", str(app.resolve())]
     if superlink:

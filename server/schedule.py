@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torch import nn
+
 from fedmef.config import RunConfig
-from fedmef.sparsity import prune_fraction
+from fedmef.extrusion import marked_sets
+from fedmef.models import prunable_layers
+from fedmef.sparsity import adjustment_counts, prune_fraction
+from fedmef.training import LocalPlan
 
 
 @dataclass(frozen=True)
@@ -47,4 +52,19 @@ def round_phase(config: RunConfig, round_num: int) -> RoundPhase:
         round=round_num, lr=lr, adjust=ahead == 0, extrude=extrude,
         fraction=fraction if (extrude or ahead == 0) else 0.0,
         window_offset=config.extrusion_rounds - 1 - ahead if extrude else 0,
+    )  # fmt: skip
+
+
+def local_plan(config: RunConfig, phase: RoundPhase, model: nn.Module) -> LocalPlan:
+    """The round's instructions to clients: marked sets from the current global ``model``."""
+    layers = prunable_layers(model)
+    weights = {name: layer.weight for name, layer in layers.items()}
+    masks = {name: layer.mask.bool() for name, layer in layers.items()}
+    return LocalPlan(
+        epochs=config.local_epochs, batch_size=config.batch_size, lr=phase.lr, weight_decay=config.weight_decay,
+        marked=marked_sets(weights, masks, phase.fraction) if phase.extrude else {},
+        lambda_step=config.bae_lambda_step, lambda_max=config.bae_lambda_max, penalty=config.bae_penalty,
+        window_offset_rounds=phase.window_offset, window_rounds=config.extrusion_rounds, base_lr=config.lr,
+        growth_counts=adjustment_counts(masks, phase.fraction) if phase.adjust else {},
+        seed=config.seed * 100_003 + phase.round,
     )  # fmt: skip

@@ -9,6 +9,7 @@ on the central test set and appends a row to the run directory.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
@@ -16,15 +17,15 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedmef import protocol
 from fedmef.config import RunConfig
-from fedmef.extrusion import marked_sets
 from fedmef.models import prunable_layers
 from fedmef.sparsity import adjustment_counts, layer_densities, prune_and_grow
 from fedmef.task import initial_model, tensors, test_set
-from fedmef.training import LocalPlan, evaluate
+from fedmef.training import evaluate
 
 from .aggregation import growth_scores, weighted_average
+from .artifacts import RoundExporter
 from .rundir import RunDirectory
-from .schedule import RoundPhase, round_phase
+from .schedule import RoundPhase, local_plan, round_phase
 
 app = ServerApp()
 
@@ -47,6 +48,8 @@ class Federation:
         self.test_x, self.test_y = tensors(test_set(config))
         self.rundir = RunDirectory(config, list(self.layers))
         self.dense_bytes = 4 * sum(p.numel() for p in self.model.parameters())
+        cache = Path(config.output_dir).expanduser().resolve() / "export-cache"
+        self.exporter = RoundExporter(config, cache) if config.backend != "torch" else None
 
     def run(self) -> None:
         print(f"[fedmef] {self.config.method} on {self.config.dataset}: run directory {self.rundir.path}", flush=True)
@@ -59,20 +62,6 @@ class Federation:
             flush=True,
         )
 
-    def plan(self, phase: RoundPhase) -> LocalPlan:
-        weights = {name: layer.weight for name, layer in self.layers.items()}
-        masks = {name: layer.mask.bool() for name, layer in self.layers.items()}
-        return LocalPlan(
-            epochs=self.config.local_epochs, batch_size=self.config.batch_size, lr=phase.lr,
-            weight_decay=self.config.weight_decay,
-            marked=marked_sets(weights, masks, phase.fraction) if phase.extrude else {},
-            lambda_step=self.config.bae_lambda_step, lambda_max=self.config.bae_lambda_max,
-            penalty=self.config.bae_penalty, window_offset_rounds=phase.window_offset,
-            window_rounds=self.config.extrusion_rounds, base_lr=self.config.lr,
-            growth_counts=adjustment_counts(masks, phase.fraction) if phase.adjust else {},
-            seed=self.config.seed * 100_003 + phase.round,
-        )  # fmt: skip
-
     def sample(self, round_num: int) -> list[int]:
         nodes = sorted(self.grid.get_node_ids())
         count = min(self.config.clients_per_round, len(nodes))
@@ -81,14 +70,31 @@ class Federation:
 
     def round(self, phase: RoundPhase) -> None:
         start = time.perf_counter()
-        scalars, plan_arrays = protocol.encode_plan(self.plan(phase))
-        state = protocol.encode_state(self.model)
-        content = RecordDict({"state": to_record(state | plan_arrays), "plan": ConfigRecord(scalars)})
+        scalars, plan_arrays = protocol.encode_plan(local_plan(self.config, phase, self.model))
+        state = protocol.encode_state(self.model) | plan_arrays
         nodes = self.sample(phase.round)
-        messages = [Message(content=content.copy(), dst_node_id=node, message_type="train") for node in nodes]
+        export_seconds, files = 0.0, {node: {} for node in nodes}
+        if self.exporter:
+            manifest, directory, export_seconds = self.exporter.export(self.model)
+            scalars["manifest"] = manifest.to_json()
+            files = {node: self.exporter.payload(node, manifest, directory) for node in nodes}
+        messages = [
+            Message(
+                content=RecordDict(
+                    {"state": to_record(state), "plan": ConfigRecord(scalars), "artifacts": to_record(files[node])}
+                ),
+                dst_node_id=node,
+                message_type="train",
+            )
+            for node in nodes
+        ]
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.round_timeout))
         updates, losses, failures = [], [], 0
         for reply in replies:
+            if self.exporter:
+                (self.exporter.forget if reply.has_error() else self.exporter.delivered)(
+                    reply.metadata.src_node_id, manifest
+                )
             if reply.has_error():
                 failures += 1
                 print(
@@ -113,9 +119,10 @@ class Federation:
             "train_loss": float(np.mean(losses)) if losses else float("nan"),
             "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
             "clients": len(updates), "failures": failures,
-            "bytes_down": protocol.payload_bytes(state | plan_arrays) * len(nodes),
+            "bytes_down": sum(protocol.payload_bytes(state | files[node]) for node in nodes),
             "bytes_up": sum(protocol.payload_bytes(arrays) for arrays, _ in updates),
-            "dense_bytes": self.dense_bytes, "seconds": time.perf_counter() - start, "export_seconds": 0.0,
+            "dense_bytes": self.dense_bytes, "seconds": time.perf_counter() - start,
+            "export_seconds": export_seconds,
         }  # fmt: skip
         masks = {name: layer.mask for name, layer in self.layers.items()}
         row.update({f"density/{name}": d for name, d in layer_densities(masks).items()})

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -48,7 +47,7 @@ def deployment(tmp_path):
         log = tmp_path / f"{name}.log"
         home = tmp_path / name
         home.mkdir()
-        env = os.environ | {"FLWR_HOME": str(home)}
+        env = launch.flower_env(home)
         with open(log, "w") as out:
             procs.append(subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=home, env=env, stdout=out, stderr=out))
         return log

@@ -1,0 +1,197 @@
+"""One local training step (or the growth-signal gradient) as a single traced aten graph.
+
+The model's own forward is symbolically traced once (prunable layers kept as leaves) and re-run
+by :class:`SparseForward`, which feeds each layer from the flat state instead of module
+parameters: packed values are scattered into the weight inside the graph (pruned weights are
+structurally zero), NSConv statistics are taken over the packed values, and every conv is a
+``SapConv`` (hand-written backward; compressed input when keep < 1). ``make_fx`` then traces
+
+    loss = CE(model(x), y) + lam * sum_l sum((w_l * marked_l)^2)
+    p'   = p - lr * (dloss/dp + wd * p)          (masked layout: p' *= mask)
+
+exactly as ``fedmef.training.local_train`` does, into one graph with state in and state out.
+The growth graph instead returns d CE / d W_used per prunable layer (``training.growth_signal``).
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+from torch._decomp import get_decompositions
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, standardize
+
+from .layout import GraphKey, Layout, layout_of
+from .sap import SapConv, SapRelu, filled, scatter_weight
+
+DECOMPOSITIONS = get_decompositions([
+    torch.ops.aten.nll_loss_forward, torch.ops.aten.nll_loss_backward,
+    torch.ops.aten._log_softmax_backward_data, torch.ops.aten.threshold_backward,
+
+])  # fmt: skip
+_DROP = {torch.ops.aten.detach.default, torch.ops.aten.alias.default, torch.ops.aten.lift_fresh_copy.default}
+
+
+class _LeafTracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, Prunable) or super().is_leaf_module(m, qualname)
+
+
+def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_function":
+        return node.target in (torch.relu, F.relu)
+    return node.op == "call_module" and isinstance(modules[node.target], nn.ReLU)
+
+
+def _is_sap_conv(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    module = modules.get(node.target) if node.op == "call_module" else None
+    return isinstance(module, MaskedConv2d) and module.keep < 1
+
+
+class SparseForward(fx.Interpreter):
+    """Runs the model's traced forward with parameters taken from ``params`` (name -> tensor)."""
+
+    def __init__(self, model: nn.Module, key: GraphKey, probes: bool = False):
+        graph = _LeafTracer().trace(model)
+        super().__init__(fx.GraphModule(model, graph))
+        self.model, self.key, self.probes = model, key, probes
+        self.fusable = {n for n in graph.nodes if self._fusable(n)}
+
+    def _fusable(self, node: fx.Node) -> bool:
+        if not (self.key.fuse_relu and self.key.keep < 1 and self.key.encoding != "dense"):
+            return False
+        if not _is_relu(node, self.submodules):
+            return False
+        users = list(node.users)
+        sap = [u for u in users if _is_sap_conv(u, self.submodules)]
+        others = [u for u in users if u not in sap]
+        return bool(sap) and all(u.op == "call_function" and u.target in (operator.add, torch.add) for u in others)
+
+    def forward(self, params: dict[str, Tensor], x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Logits and, with ``probes``, the dense used weight of every prunable layer."""
+        self.params, self.used, self.compressed = params, {}, {}
+        return self.run(x), self.used
+
+    def get_attr(self, target, args, kwargs):
+        return self.params[target] if target in self.params else super().get_attr(target, args, kwargs)
+
+    def run_node(self, node: fx.Node):
+        if node in self.fusable:
+            holder: list = []
+            (z,) = self.map_nodes_to_values(node.args, node)
+            out = SapRelu.apply(z, self.key.encoding, self.key.keep, holder)
+            self.compressed[node] = holder[0]
+            return out
+        if node.op == "call_module" and isinstance(self.submodules[node.target], nn.AdaptiveAvgPool2d):
+            (x,) = self.map_nodes_to_values(node.args, node)
+            return _adaptive_avg_pool(x, self.submodules[node.target].output_size)
+        if node.op == "call_module" and isinstance(self.submodules[node.target], Prunable):
+            (x,) = self.map_nodes_to_values(node.args, node)
+            pre = self.compressed.get(node.args[0])
+            return self._layer(node.target, self.submodules[node.target], x, pre)
+        return super().run_node(node)
+
+    def _layer(self, name: str, layer: nn.Module, x: Tensor, pre) -> Tensor:
+        bias = self.params.get(f"{name}.bias")
+        weight = self._used_weight(name, layer)
+        positions = shape = None
+        if self.probes and name in self._prunable:  # growth: the dense used weight's gradient is the output
+            weight = self.used[name] = _dense(weight)
+        elif isinstance(layer, MaskedLinear):
+            weight = _dense(weight)
+        elif isinstance(weight, tuple):  # packed: SapConv rebuilds the dense weight in backward
+            weight, positions, shape = weight
+        if isinstance(layer, MaskedLinear):
+            return F.linear(x, weight, bias)
+        return SapConv.apply(x, weight, bias, layer.stride[0], layer.padding[0], layer.groups,
+                             self.key.encoding, layer.keep, pre, positions, shape)  # fmt: skip
+
+    @property
+    def _prunable(self) -> set[str]:
+        return {name for name, _ in self.key.layer_nnz}
+
+    def _used_weight(self, name: str, layer: nn.Module) -> Tensor | tuple[Tensor, Tensor, list[int]]:
+        """The used weight: dense, or (packed used values, positions, dense shape) in the sparse layout."""
+        p, shape = self.params, layer.weight.shape
+        weight, gain = p[f"{name}.weight"], p.get(f"{name}.gain") if getattr(layer, "scaled", False) else None
+        if name not in self._prunable or self.key.layout == "dense":  # depthwise convs are dense too
+            return standardize(weight, filled(weight, weight.shape, 1.0), gain) if gain is not None else weight
+        if self.key.layout == "masked":
+            mask = p[f"{name}.mask"]
+            return standardize(weight, mask, gain) if gain is not None else weight * mask
+        positions = p[f"{name}.positions"]
+        values = packed_standardize(weight, positions.long(), shape, gain) if gain is not None else weight
+        return values, positions, list(shape)
+
+
+def _dense(weight) -> Tensor:
+    return scatter_weight(*weight) if isinstance(weight, tuple) else weight
+
+
+def _adaptive_avg_pool(x: Tensor, size) -> Tensor:
+    """Adaptive average pooling for evenly dividing sizes as reshape + mean (exports everywhere)."""
+    oh, ow = (size, size) if isinstance(size, int) else size
+    n, c, h, w = x.shape
+    if h % oh or w % ow:
+        raise ValueError(f"adaptive pooling {h}x{w} -> {oh}x{ow} needs evenly dividing sizes")
+    return x.reshape(n, c, oh, h // oh, ow, w // ow).mean((3, 5))
+
+
+def packed_standardize(values: Tensor, positions: Tensor, shape: torch.Size, gain: Tensor, eps: float = 1e-4) -> Tensor:
+    """``activation_pruning.standardize`` computed on the packed values only (per output channel)."""
+    cout, per_channel = shape[0], shape[1:].numel()
+    channel = torch.div(positions, per_channel, rounding_mode="floor")  # (nnz,)
+    zeros = filled(values, [cout])
+    fan_in = zeros.scatter_add(0, channel, filled(values, values.shape, 1.0)).clamp(min=1)
+    mean = zeros.scatter_add(0, channel, values) / fan_in
+    centred = values - mean.gather(0, channel)
+    var = zeros.scatter_add(0, channel, centred * centred) / fan_in
+    scale = gain.reshape(cout) * torch.rsqrt(torch.clamp(var * fan_in, min=eps))
+    return centred * scale.gather(0, channel)
+
+
+def step_function(key: GraphKey, kind: str = "step"):
+    """A function of the layout's input tensors returning the layout's outputs (a tuple)."""
+    model = key.build()
+    layout = layout_of(key, model)
+    names = [s.name for s in layout.inputs]
+    trainable = [s.name for s in layout.trainable]
+    masks = {s.name: f"{s.name.removesuffix('.weight')}.mask" for s in layout.trainable if s.dense_shape}
+    forward = SparseForward(model, key, probes=kind == "growth")
+
+    def step(*tensors: Tensor) -> tuple[Tensor, ...]:
+        inputs = dict(zip(names, tensors, strict=True))
+        params = {n: inputs[n].detach().requires_grad_() if n in trainable else inputs[n] for n in names}
+        logits, used = forward.forward(params, inputs["x"])
+        loss = F.cross_entropy(logits, inputs["y"])
+        if kind == "growth":
+            grads = torch.autograd.grad(loss, [used[n] for n in layout.prunable])
+            return (loss.detach(), *grads)
+        marked = [params[n] * inputs[f"{n.removesuffix('.weight')}.marked"] for n in masks]
+        loss = loss + inputs["lam"] * sum((m * m).sum() for m in marked)
+        grads = torch.autograd.grad(loss, [params[n] for n in trainable])
+        lr, new = inputs["lr"], []
+        for n, g in zip(trainable, grads, strict=True):
+            p = params[n].detach()
+            p = p - lr * (g + key.weight_decay * p)
+            new.append(p * inputs[masks[n]] if key.layout == "masked" and n in masks else p)
+        return (loss.detach(), *new)
+
+    return step, layout
+
+
+def trace(key: GraphKey, example: list[Tensor], kind: str = "step") -> tuple[fx.GraphModule, Layout]:
+    """The whole step (or growth gradient) as an aten-level ``fx.GraphModule``."""
+    step, layout = step_function(key, kind)
+    gm = make_fx(step, decomposition_table=DECOMPOSITIONS, tracing_mode="fake")(*example)
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target in _DROP:
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm, layout
