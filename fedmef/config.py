@@ -79,6 +79,7 @@ class RunConfig:
     bae_penalty: str = "squared"
     sap_drop: float = 0.7
     sap_encoding: str = "int32"
+    sap_fuse_relu: bool = True
     backend: str = "torch"
     output_dir: str = "runs"
     round_timeout: float = 600.0
@@ -95,7 +96,7 @@ class RunConfig:
             try:
                 # int(2.5) == 2 and int(True) == 1 would otherwise pass silently
                 fractional = type(default) is int and isinstance(value, float) and not value.is_integer()
-                if isinstance(value, bool) or fractional:
+                if (isinstance(value, bool) != isinstance(default, bool)) or fractional:
                     raise TypeError
                 values[name] = type(default)(value)
             except (TypeError, ValueError):

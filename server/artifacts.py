@@ -27,6 +27,7 @@ def graph_key(config: RunConfig, model: nn.Module) -> GraphKey:
         model, config.model, config.batch_size, INPUT_SHAPES[config.dataset], NUM_CLASSES,
         width=config.model_width or None, scaled=config.flags.scaled, keep=config.sap_keep,
         layout="sparse" if config.flags.sparse else "dense", encoding=config.sap_encoding,
+        fuse_relu=config.sap_fuse_relu,
         weight_decay=config.weight_decay,
     )  # fmt: skip
 

@@ -33,12 +33,16 @@ def run_round(config, store_dir, state, scalars, manifest, files):
     return client_app.local_round(config, NODE, ArtifactStore(store_dir), state, with_manifest, files)
 
 
-@pytest.fixture(scope="module")
-def setting(tmp_path_factory):
+# without SAP, and with SAP (ReLU not fused, so the exported step computes what the eager custom op does)
+SETTINGS = [{"sap_drop": 0.0}, {"sap_drop": 0.5, "sap_fuse_relu": False}]
+
+
+@pytest.fixture(scope="module", params=SETTINGS, ids=["plain", "sap"])
+def setting(request, tmp_path_factory):
     # an adjustment round with extrusion, so the marked set, lambda ramp and growth signal all travel
     config = RunConfig(
         num_rounds=4, adjust_interval=2, adjust_end_fraction=1.0, extrusion_rounds=2, local_epochs=1,
-        batch_size=16, sap_drop=0.0, backend="ort", output_dir=str(tmp_path_factory.mktemp("out")),
+        batch_size=16, backend="ort", output_dir=str(tmp_path_factory.mktemp("out")), **request.param,
     )  # fmt: skip
     model, state, scalars = round_inputs(config, 2)
     manifest, directory, _ = RoundExporter(config, tmp_path_factory.mktemp("cache")).export(model)
@@ -55,14 +59,20 @@ def test_ort_round_matches_eager_round(setting, tmp_path):
     ort, ort_metrics = client_app.local_round(
         config, NODE, ArtifactStore(tmp_path / "b"), state, scalars | {"manifest": manifest.to_json()}, files
     )
+    # digits pixels take few distinct values: top-k ties are broken differently by ORT's TopK and
+    # torch.topk, so with SAP the kept activations (and weight gradients) differ slightly; exact SAP
+    # parity on tie-free data is tests/test_export_step.py's job
+    rtol = 1e-4 if config.sap_drop == 0 else 5e-3
     assert ort_metrics["num-examples"] == eager_metrics["num-examples"]
-    assert ort_metrics["train-loss"] == pytest.approx(eager_metrics["train-loss"], rel=1e-4)
+    assert ort_metrics["train-loss"] == pytest.approx(eager_metrics["train-loss"], rel=rtol)
     assert sorted(ort) == sorted(eager)
     for key in eager:
-        if key.startswith("gi/"):  # same growth candidates (ties aside, identical sets)
-            assert set(ort[key].tolist()) == set(eager[key].tolist()), key
+        if key.startswith("gi/"):  # same growth candidates
+            assert len(ort[key]) == len(eager[key]), key
+            common = len(set(ort[key].tolist()) & set(eager[key].tolist()))
+            assert common >= (1.0 if rtol < 1e-3 else 0.9) * len(eager[key]), key
         elif not key.startswith("gv/"):
-            np.testing.assert_allclose(ort[key], eager[key], rtol=1e-4, atol=1e-6, err_msg=key)
+            np.testing.assert_allclose(ort[key], eager[key], rtol=rtol, atol=1e-6 if rtol < 1e-3 else 1e-2, err_msg=key)
 
 
 def test_second_round_needs_no_files(setting, tmp_path):
