@@ -80,7 +80,7 @@ class RunConfig:
     sap_drop: float = 0.7
     sap_encoding: str = "int32"
     sap_fuse_relu: bool = True
-    backend: str = "torch"
+    backend: str = "ort"
     output_dir: str = "runs"
     round_timeout: float = 600.0
 

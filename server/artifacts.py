@@ -28,6 +28,8 @@ def graph_key(config: RunConfig, model: nn.Module) -> GraphKey:
         width=config.model_width or None, scaled=config.flags.scaled, keep=config.sap_keep,
         layout="sparse" if config.flags.sparse else "dense", encoding=config.sap_encoding,
         fuse_relu=config.sap_fuse_relu,
+        # ExecuTorch's portable conv kernels are slow; convs written as im2col + mm use its optimized mm
+        conv="im2col" if config.backend == "executorch" else "direct",
         weight_decay=config.weight_decay,
     )  # fmt: skip
 

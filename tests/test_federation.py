@@ -53,6 +53,8 @@ def test_three_round_federation(flower_env):
     assert float(rows[-1]["accuracy"]) > 0.3  # chance is 0.1
     assert all(0 < int(r["bytes_up"]) < 0.25 * 4 * int(r["dense_bytes"]) for r in rows)
     assert "round   3/3" in log.getvalue()
+    assert list((flower_env / "runs" / "export-cache").glob("onnxruntime-*/step.onnx")), "default backend is ort"
+    assert all(float(r["export_seconds"]) < 0.05 * float(r["seconds"]) for r in rows[1:])  # cached after round 1
     assert "federated validation accuracy" in log.getvalue()
     assert "over 4 clients" in log.getvalue()
 
@@ -71,6 +73,18 @@ def test_three_round_federation(flower_env):
     assert Path(resolved["code-location"]).is_relative_to(Path(os.environ["FLWR_HOME"]) / "apps")
     for name in ("accuracy.png", "density.png", "report.md"):
         assert (run_dir / name).stat().st_size > 0
+
+
+def test_executorch_federation(flower_env):
+    """The ExecuTorch backend is one switch away: a short run completes and learns."""
+    pairs = ["backend=executorch", "num-rounds=2", "local-epochs=1", f"output-dir={flower_env / 'runs'}"]
+    run_dir = launch.run(ROOT, supernodes=2, overrides=pairs, stream=io.StringIO())
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert [int(r["clients"]) for r in rows] == [2, 2]
+    assert float(rows[-1]["accuracy"]) > 0.3
+    assert float(rows[0]["export_seconds"]) > 0 and float(rows[1]["export_seconds"]) < 0.05 * float(rows[1]["seconds"])
+    manifests = list((flower_env / "runs" / "export-cache").glob("executorch-*/manifest.json"))
+    assert len(manifests) == 1  # exported once, reused in round 2
 
 
 def test_failed_run_is_reported(flower_env):
