@@ -27,15 +27,6 @@ from fedmef.task import initial_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def flower_env(tmp_path, monkeypatch):
-    """A private FLWR_HOME and SuperLink ports, so a user's own local SuperLink is untouched."""
-    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "flwr"))
-    monkeypatch.setenv("FLWR_LOCAL_SUPERLINK_HTTP_API_PORT", "39391")
-    monkeypatch.setenv("FLWR_LOCAL_CONTROL_API_PORT", "39393")
-    return tmp_path
-
-
 def test_three_round_federation(flower_env):
     overrides = {
         "num-rounds": 3, "adjust-interval": 2, "adjust-end-fraction": 1.0, "extrusion-rounds": 2,
