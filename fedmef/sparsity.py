@@ -114,6 +114,19 @@ def prune_and_grow(
     return new_weights, new_masks
 
 
+def sparse_init_scale(mask: torch.Tensor) -> torch.Tensor:
+    """Per-output-unit factor sqrt(dense fan-in / active fan-in) for a masked weight.
+
+    Standard initialisers scale by the dense fan-in; at density 0.1 each layer's output variance
+    then shrinks ~10x and, without BatchNorm, a few layers deep the signal vanishes. Rescaling by
+    the active fan-in (Evci et al. 2022, "Gradient flow in sparse neural networks") restores it.
+    """
+    dims = tuple(range(1, mask.dim()))
+    dense = mask[0].numel()
+    active = mask.sum(dim=dims, keepdim=True).clamp(min=1)
+    return torch.sqrt(dense / active)
+
+
 def apply_masks(weights: dict[str, torch.Tensor], masks: Masks) -> None:
     """Zero pruned weights in place (called after every optimizer step)."""
     with torch.no_grad():

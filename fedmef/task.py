@@ -12,7 +12,7 @@ from torch import nn
 from fedmef.config import RunConfig
 from fedmef.data import ClientData, Split, client_data, load_dataset
 from fedmef.models import ConvSpec, build_model, prunable_layers
-from fedmef.sparsity import random_masks
+from fedmef.sparsity import random_masks, sparse_init_scale
 
 INPUT_SHAPES = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
 NUM_CLASSES = 10
@@ -25,17 +25,27 @@ def make_model(config: RunConfig) -> nn.Module:
 
 
 def initial_model(config: RunConfig) -> nn.Module:
-    """The round-0 global model: seeded weights and, for sparse methods, ERK masks."""
+    """The round-0 global model: seeded weights and, for sparse methods, ERK masks.
+
+    Layers without weight standardisation get He initialisation scaled to their active fan-in
+    (a BN-free ReLU network at density 0.1 otherwise starts with a vanishing signal): every
+    baseline gets this, not only FedMef. NSConv layers keep PyTorch's default initialisation:
+    standardisation removes the scale, and a small raw weight keeps their effective step large.
+    """
     torch.manual_seed(config.seed)
     model = make_model(config)
+    layers = prunable_layers(model)
     if config.flags.sparse:
-        layers = prunable_layers(model)
         shapes = {name: tuple(layer.weight.shape) for name, layer in layers.items()}
         masks = random_masks(shapes, config.density, torch.Generator().manual_seed(config.seed))
-        with torch.no_grad():
-            for name, layer in layers.items():
-                layer.mask.copy_(masks[name])
-                layer.weight.mul_(layer.mask)
+        for name, layer in layers.items():
+            layer.mask.copy_(masks[name])
+    with torch.no_grad():
+        for layer in layers.values():
+            if not getattr(layer, "scaled", False):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                layer.weight.mul_(sparse_init_scale(layer.mask))
+            layer.weight.mul_(layer.mask)
     return model
 
 

@@ -14,6 +14,7 @@ from fedmef.sparsity import (
     prune_and_grow,
     prune_fraction,
     random_masks,
+    sparse_init_scale,
     top_inactive,
 )
 
@@ -165,3 +166,10 @@ def test_apply_masks_zeroes_in_place_and_layer_densities():
     apply_masks(weights, masks)
     assert torch.equal(weights["a"], torch.tensor([1.0, 0.0, 0.0, 4.0]))
     assert layer_densities({"a": masks["a"].bool(), "b": torch.ones(3, dtype=torch.bool)}) == {"a": 0.5, "b": 1.0}
+
+
+def test_sparse_init_scale_uses_active_fan_in():
+    mask = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
+    scale = sparse_init_scale(mask)
+    assert scale.shape == (3, 1)
+    assert torch.allclose(scale.flatten(), torch.tensor([2.0, 1.0, 2.0]))  # empty rows: fan-in clamped to 1
