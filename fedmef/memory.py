@@ -9,9 +9,10 @@ Three ways to hold a sparse model are compared:
 * ``fedmef`` — packed sparse weights (values + int32 positions), gradients only for active
   values, SAP convs saving top-k inputs.
 
-Activation bytes are not guessed from layer shapes: they are the unique storages autograd saves
-for backward on one batch (``torch.autograd.graph.saved_tensors_hooks``), parameters excluded.
-The runtime measurements in ``benchmarks/memory.py`` sit beside this estimate.
+Activations are counted as the paper does: the input each conv/linear layer keeps for its weight
+gradient, compressed for SAP convs (``layer_input_bytes``). What eager PyTorch really keeps is
+measured separately by ``saved_activation_bytes`` (autograd's saved tensors on one batch); the
+runtime measurements in ``benchmarks/memory.py`` sit beside both.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fedmef.activation_pruning import Prunable, kept_count
 from fedmef.models import prunable_layers
 
 FLOAT, INDEX = 4, 4
@@ -57,11 +59,51 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return sum(storages.values())
 
 
-def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layout: str, momentum: bool = False) -> MemoryEstimate:
+def layer_input_bytes(model: nn.Module, x: torch.Tensor, positions: str = "int32") -> int:
+    """Bytes of every prunable layer's input as the paper counts activations (§4.3).
+
+    A dense layer keeps its whole float input for the weight gradient; a SAP conv (keep < 1)
+    keeps ceil(keep * D) values per sample plus their positions: int32 each, or one bit per
+    element of the input (``positions="bits"``).
+    """
+    if positions not in ("int32", "bits"):
+        raise ValueError(f"positions must be 'int32' or 'bits', got {positions!r}")
+    sizes: list[int] = []
+
+    def record(layer, inputs, output):
+        (inp,) = inputs
+        per_sample = inp[0].numel()
+        keep = getattr(layer, "keep", 1.0)
+        if keep >= 1.0:
+            sizes.append(FLOAT * inp.numel())
+            return
+        kept = kept_count(per_sample, keep)
+        index = INDEX * kept if positions == "int32" else -(-per_sample // 8)
+        sizes.append(inp.shape[0] * (FLOAT * kept + index))
+
+    hooks = [layer.register_forward_hook(record) for layer in _all_masked(model)]
+    try:
+        model.train()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(sizes)
+
+
+def _all_masked(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, Prunable)]
+
+
+def estimate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, layout: str, momentum: bool = False, positions: str = "int32"
+) -> MemoryEstimate:
     """Memory of one training step of ``model`` on batch (x, y) under ``layout``.
 
     ``layout`` is ``dense``, ``masked-dense`` or ``fedmef``; the model's masks give the nnz and
-    its convs' keep fraction decides what the activations cost.
+    its convs' keep fraction what the activations cost (``layer_input_bytes``). ``y`` is unused
+    by the estimate and kept so the signature matches ``saved_activation_bytes``.
     """
     layers = prunable_layers(model)
     total = sum(p.numel() for p in model.parameters())
@@ -80,5 +122,5 @@ def estimate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, layout: str, mo
         parameters=params,
         gradients=FLOAT * trainable,
         optimizer=FLOAT * trainable if momentum else 0,
-        activations=saved_activation_bytes(model, x, y),
+        activations=layer_input_bytes(model, x, positions),
     )

@@ -86,7 +86,23 @@ def test_saved_activation_bytes_drop_when_sap_keep_below_one(batch):
     assert measured[1.0] - measured[0.5] == 1024 - 8 * 4 * 32 == 0
     assert measured[1.0] - measured[0.25] == 1024 - 8 * 4 * 16
     assert measured[1.0] - measured[0.1] == 1024 - 8 * 4 * 7
-    assert estimate(ConvHead(0.25), x, y, "fedmef").activations == measured[0.25]
+
+
+def test_analytic_activations_count_layer_inputs(batch):
+    x, y = batch  # conv input 4 x 64, fc input 4 x 128
+    assert estimate(ConvHead(1.0), x, y, "dense").activations == 4 * 4 * 64 + 4 * 4 * 128
+    # SAP conv: 4 samples x 16 kept values x (4 value bytes + 4 position bytes); fc stays dense
+    assert estimate(ConvHead(0.25), x, y, "fedmef").activations == 4 * 16 * 8 + 4 * 4 * 128
+    # one bit per input element instead of int32 positions: 64 / 8 = 8 bytes per sample
+    assert estimate(ConvHead(0.25), x, y, "fedmef", positions="bits").activations == 4 * (16 * 4 + 8) + 4 * 4 * 128
+    with pytest.raises(ValueError, match="positions"):
+        estimate(ConvHead(0.25), x, y, "fedmef", positions="int8")
+
+
+def test_analytic_fedmef_below_masked_dense_in_a_real_model(batch):
+    sap = estimate(masked_cnn(ConvSpec(keep=0.3)), *batch, "fedmef")
+    masked = estimate(masked_cnn(ConvSpec()), *batch, "masked-dense")
+    assert sap.activations < 0.7 * masked.activations and sap.total < masked.total
 
 
 def test_saved_activation_bytes_hand_counted(batch):
