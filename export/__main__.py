@@ -29,10 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layout", choices=LAYOUTS, default="sparse")
     parser.add_argument("--encoding", choices=ENCODINGS, default="int32")
     parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--conv", choices=["direct", "im2col"], default="direct")
     args = parser.parse_args(argv)
     width = int(args.width) if args.width is not None and args.model != "mobilenetv2" else args.width
     flags = dict(width=width, scaled=args.scaled, keep=args.keep, layout=args.layout,
-                 encoding=args.encoding, weight_decay=args.weight_decay)  # fmt: skip
+                 encoding=args.encoding, weight_decay=args.weight_decay, conv=args.conv)  # fmt: skip
     base = GraphKey(args.model, tuple(args.input_shape), args.num_classes, args.batch_size, (), **flags)
     key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
     manifest = export(key, args.out, args.runtime)

@@ -24,6 +24,7 @@ from torch._decomp import get_decompositions
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, standardize
+from fedmef.models import SkipGain
 
 from .layout import GraphKey, Layout, layout_of
 from .sap import SapConv, SapRelu, filled, scatter_weight
@@ -38,7 +39,7 @@ _DROP = {torch.ops.aten.detach.default, torch.ops.aten.alias.default, torch.ops.
 
 class _LeafTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Prunable) or super().is_leaf_module(m, qualname)
+        return isinstance(m, Prunable | SkipGain) or super().is_leaf_module(m, qualname)
 
 
 def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
@@ -60,6 +61,10 @@ class SparseForward(fx.Interpreter):
         super().__init__(fx.GraphModule(model, graph))
         self.model, self.key, self.probes = model, key, probes
         self.fusable = {n for n in graph.nodes if self._fusable(n)}
+        # SkipInit gain folded into the conv before it: alpha * conv(x, W) + alpha * b = conv(x, alpha W) + alpha b,
+        # so d/d alpha comes from the weight gradient and the conv output is not kept for it
+        gains = [n for n in graph.nodes if n.op == "call_module" and isinstance(self.submodules[n.target], SkipGain)]
+        self.folded = {} if probes else {n.args[0]: n for n in gains if self._foldable(n.args[0])}
 
     def _fusable(self, node: fx.Node) -> bool:
         if not (self.key.fuse_relu and self.key.keep < 1 and self.key.encoding != "dense"):
@@ -70,6 +75,10 @@ class SparseForward(fx.Interpreter):
         sap = [u for u in users if _is_sap_conv(u, self.submodules)]
         others = [u for u in users if u not in sap]
         return bool(sap) and all(u.op == "call_function" and u.target in (operator.add, torch.add) for u in others)
+
+    def _foldable(self, node) -> bool:
+        return (isinstance(node, fx.Node) and node.op == "call_module" and len(node.users) == 1
+                and isinstance(self.submodules[node.target], MaskedConv2d))  # fmt: skip
 
     def forward(self, params: dict[str, Tensor], x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Logits and, with ``probes``, the dense used weight of every prunable layer."""
@@ -89,15 +98,23 @@ class SparseForward(fx.Interpreter):
         if node.op == "call_module" and isinstance(self.submodules[node.target], nn.AdaptiveAvgPool2d):
             (x,) = self.map_nodes_to_values(node.args, node)
             return _adaptive_avg_pool(x, self.submodules[node.target].output_size)
+        if node in self.folded.values():  # its conv already applied the gain
+            return self.env[node.args[0]]
+        if node.op == "call_module" and isinstance(self.submodules[node.target], SkipGain):  # not folded
+            return self.env[node.args[0]] * self.params[f"{node.target}.alpha"]
         if node.op == "call_module" and isinstance(self.submodules[node.target], Prunable):
             (x,) = self.map_nodes_to_values(node.args, node)
             pre = self.compressed.get(node.args[0])
-            return self._layer(node.target, self.submodules[node.target], x, pre)
+            gain = self.params[f"{self.folded[node].target}.alpha"] if node in self.folded else None
+            return self._layer(node.target, self.submodules[node.target], x, pre, gain)
         return super().run_node(node)
 
-    def _layer(self, name: str, layer: nn.Module, x: Tensor, pre) -> Tensor:
+    def _layer(self, name: str, layer: nn.Module, x: Tensor, pre, scale: Tensor | None = None) -> Tensor:
         bias = self.params.get(f"{name}.bias")
         weight = self._used_weight(name, layer)
+        if scale is not None:
+            weight = (weight[0] * scale, *weight[1:]) if isinstance(weight, tuple) else weight * scale
+            bias = bias * scale if bias is not None else None
         positions = shape = None
         if self.probes and name in self._prunable:  # growth: the dense used weight's gradient is the output
             weight = self.used[name] = _dense(weight)
@@ -107,8 +124,9 @@ class SparseForward(fx.Interpreter):
             weight, positions, shape = weight
         if isinstance(layer, MaskedLinear):
             return F.linear(x, weight, bias)
-        return SapConv.apply(x, weight, bias, layer.stride[0], layer.padding[0], layer.groups,
-                             self.key.encoding, layer.keep, pre, positions, shape)  # fmt: skip
+        conv = (layer.stride[0], layer.padding[0], layer.groups)
+        return SapConv.apply(x, weight, bias, *conv, self.key.encoding, layer.keep, pre, positions, shape,
+                             self.key.conv == "im2col")  # fmt: skip
 
     @property
     def _prunable(self) -> set[str]:

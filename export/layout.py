@@ -45,12 +45,17 @@ class GraphKey:
     encoding: str = "int32"  # how SAP saves activations: int32 positions or a 1-bit mask
     fuse_relu: bool = True
     weight_decay: float = 0.0
+    #: convolution form: "direct" (conv ops) or "im2col" (slicing + mm: ExecuTorch's fast kernels,
+    #: at the cost of a k*k-times larger transient per conv)
+    conv: str = "direct"
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.conv not in ("direct", "im2col"):
+            raise ValueError(f"conv must be 'direct' or 'im2col', got {self.conv!r}")
 
     @property
     def sparse(self) -> bool:
@@ -106,6 +111,15 @@ class Layout:
     @property
     def state(self) -> list[TensorSpec]:
         return [s for s in self.inputs if s.role != "data"]
+
+    @staticmethod
+    def from_manifest(manifest) -> Layout:
+        """The layout a manifest describes (clients have the manifest, not the model)."""
+        specs = tuple(
+            TensorSpec(t.name, tuple(t.shape), t.dtype, t.role, tuple(t.dense_shape) if t.dense_shape else None)
+            for t in manifest.inputs
+        )
+        return Layout(specs, tuple(name.removeprefix("grad.") for name in manifest.outputs["growth"][1:]))
 
     def outputs(self, kind: str) -> list[str]:
         if kind == "step":

@@ -122,27 +122,35 @@ class SapConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, groups, encoding, keep, pre, positions=None, shape=None):
+    def forward(ctx, x, weight, bias, stride, padding, groups, encoding, keep, pre, positions=None, shape=None,
+                im2col=False):  # fmt: skip
         saved = pre if pre is not None else Compressed.of(x.detach(), encoding, keep)
-        ctx.meta = (saved.encoding, saved.shape, stride, padding, groups, bias is not None, shape)
+        dense = weight if positions is None else scatter_weight(weight, positions, shape)
+        im2col = im2col and Im2colConv.supports(list(dense.shape), groups)
+        ctx.meta = (saved.encoding, saved.shape, stride, padding, groups, bias is not None, shape, im2col)
         packed = () if positions is None else (positions,)
         ctx.save_for_backward(weight, *packed, *saved.tensors)
-        dense = weight if positions is None else scatter_weight(weight, positions, shape)
+        if im2col:
+            return Im2colConv.forward(x, dense, bias, stride, padding, groups)
         return F.conv2d(x, dense, bias, stride, padding, 1, groups)
 
     @staticmethod
     def backward(ctx, grad):
-        encoding, x_shape, stride, padding, groups, has_bias, shape = ctx.meta
+        encoding, x_shape, stride, padding, groups, has_bias, shape, im2col = ctx.meta
         weight, *tensors = ctx.saved_tensors
         positions = tensors.pop(0) if shape is not None else None
         dense = weight if positions is None else scatter_weight(weight, positions, shape)
-        gx = input_grad(grad, dense, x_shape, stride, padding, groups) if ctx.needs_input_grad[0] else None
         x_hat = Compressed(encoding, x_shape, tuple(tensors)).dense()
-        gw = weight_grad(x_hat, grad, list(dense.shape), stride, padding, groups)
+        if im2col:
+            args = (stride, padding, groups, ctx.needs_input_grad[0])
+            gx, gw = Im2colConv.backward(grad, x_hat, dense, x_shape, *args)
+        else:
+            gx = input_grad(grad, dense, x_shape, stride, padding, groups) if ctx.needs_input_grad[0] else None
+            gw = weight_grad(x_hat, grad, list(dense.shape), stride, padding, groups)
         if positions is not None:
             gw = gw.reshape(-1).gather(0, positions.long())
         gb = grad.sum((0, 2, 3)) if has_bias else None
-        return gx, gw, gb, None, None, None, None, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None, None, None, None, None
 
 
 class SapRelu(torch.autograd.Function):
@@ -160,3 +168,76 @@ class SapRelu(torch.autograd.Function):
     def backward(ctx, grad):
         x_hat = Compressed(*ctx.meta, tuple(ctx.saved_tensors)).dense()
         return grad * (x_hat > 0).to(grad.dtype), None, None, None
+
+
+def im2col(x: Tensor, k: int, stride: int, padding: int) -> Tensor:
+    """(N, C, H, W) -> (N*Ho*Wo, C, k*k): the k*k shifted strided views, by slicing only."""
+    n, c, h, w = x.shape
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    xp = F.pad(x, (padding, padding, padding, padding))
+    views = [xp[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
+             for i in range(k) for j in range(k)]  # fmt: skip
+    return torch.stack(views, dim=-1).permute(0, 2, 3, 1, 4).reshape(n * ho * wo, c, k * k)
+
+
+def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int, out_hw: tuple[int, int]) -> Tensor:
+    """Adjoint of ``im2col``: every view's gradient placed back (strided) and summed."""
+    n, c, h, w = shape
+    ho, wo = out_hw
+    parts = cols.reshape(n, ho, wo, c, k * k).permute(0, 3, 4, 1, 2)  # (N, C, k*k, Ho, Wo)
+    hp, wp = h + 2 * padding, w + 2 * padding
+    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
+    total = None
+    for index in range(k * k):
+        i, j = divmod(index, k)
+        part = _dilate(parts[:, :, index], stride)[:, :, :span_h, :span_w]
+        placed = F.pad(part, (j, wp - j - span_w, i, hp - i - span_h))
+        total = placed if total is None else total + placed
+    return total[:, :, padding : padding + h, padding : padding + w]
+
+
+def _dilate(t: Tensor, stride: int) -> Tensor:
+    """Insert stride-1 zeros after every row and column."""
+    if stride == 1:
+        return t
+    n, c, ho, wo = t.shape
+    zeros = filled(t, [n, c, ho, wo])
+    t = torch.stack([t] + [zeros] * (stride - 1), dim=-1).reshape(n, c, ho, wo * stride)
+    zeros = filled(t, [n, c, ho, wo * stride])
+    return torch.stack([t] + [zeros] * (stride - 1), dim=3).reshape(n, c, ho * stride, wo * stride)
+
+
+class Im2colConv:
+    """conv2d as im2col by slicing + ``mm`` (groups 1) or multiply-sum (depthwise): ExecuTorch runs
+    these with optimized kernels, while its portable convolution kernels are very slow."""
+
+    @staticmethod
+    def supports(weight_shape: list[int], groups: int) -> bool:
+        return groups == 1 or weight_shape[1] == 1
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int, groups: int) -> Tensor:
+        n, k, cout = x.shape[0], weight.shape[-1], weight.shape[0]
+        cols = im2col(x, k, stride, padding)  # (N*Ho*Wo, C, k*k)
+        if groups == 1:
+            out = torch.mm(cols.reshape(cols.shape[0], -1), weight.reshape(cout, -1).transpose(0, 1))
+        else:
+            out = (cols * weight.reshape(cout, k * k)).sum(-1)
+        out = out + bias if bias is not None else out
+        ho = (x.shape[2] + 2 * padding - k) // stride + 1
+        return out.reshape(n, ho, -1, cout).permute(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(grad: Tensor, x_hat: Tensor, weight: Tensor, x_shape: list[int], stride: int, padding: int,
+                 groups: int, need_input: bool) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+        cout, k = weight.shape[0], weight.shape[-1]
+        g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
+        cols = im2col(x_hat, k, stride, padding)
+        if groups == 1:
+            gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1)).reshape(weight.shape)
+            gcols = torch.mm(g, weight.reshape(cout, -1)) if need_input else None
+        else:
+            gw = (g.unsqueeze(-1) * cols).sum(0).reshape(weight.shape)
+            gcols = g.unsqueeze(-1) * weight.reshape(cout, k * k) if need_input else None
+        gx = col2im(gcols, x_shape, k, stride, padding, tuple(grad.shape[2:])) if need_input else None
+        return gx, gw

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from fedmef.activation_pruning import standardize
 from fedmef.export.graph import packed_standardize, trace
 from fedmef.export.layout import GraphKey, layout_of
-from fedmef.export.sap import Compressed, input_grad, weight_grad
+from fedmef.export.sap import Compressed, Im2colConv, input_grad, weight_grad
 from fedmef.export.state import state_of
 
 from .export_support import assert_close_state, batch, eager_step, keyed_model, marked_sets
@@ -83,6 +83,10 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     gx, gw = torch.autograd.grad(out, [x, w], grad)
     torch.testing.assert_close(weight_grad(x.detach(), grad, list(w.shape), stride, padding, groups), gw)
     torch.testing.assert_close(input_grad(grad, w.detach(), list(x.shape), stride, padding, groups), gx)
+    torch.testing.assert_close(Im2colConv.forward(x.detach(), w.detach(), None, stride, padding, groups), out)
+    ix, iw = Im2colConv.backward(grad, x.detach(), w.detach(), list(x.shape), stride, padding, groups, True)
+    torch.testing.assert_close(ix, gx)
+    torch.testing.assert_close(iw, gw)
 
 
 def test_packed_standardize_equals_masked_standardize():

@@ -11,7 +11,7 @@ import pytest
 
 from fedmef.export.__main__ import main
 from fedmef.export.exporter import export, export_cached
-from fedmef.export.layout import GraphKey, layout_of
+from fedmef.export.layout import GraphKey, Layout, layout_of
 from fedmef.export.manifest import ArtifactError, Manifest, sha256_of
 from fedmef.export.runtime import load_runner
 from fedmef.export.state import state_of
@@ -33,6 +33,7 @@ def test_manifest_round_trips_and_describes_the_graph(exported):
     loaded = Manifest.load(directory)
     assert loaded == manifest == Manifest.from_json(manifest.to_json())
     assert GraphKey.from_dict(loaded.key) == key
+    assert Layout.from_manifest(loaded) == layout_of(key)
     inputs = {t.name: t for t in loaded.inputs}
     assert inputs["x"].shape == [4, 1, 8, 8] and inputs["y"].dtype == "int64"
     assert inputs["conv2.weight"].shape == [dict(key.layer_nnz)["conv2"]]

@@ -1,0 +1,131 @@
+"""Milliseconds per local training step: eager dense, eager FedMef, ORT FedMef, ExecuTorch FedMef.
+
+Same model, batch, state and thread count (1) for every row; the median of ``--steps`` timed
+steps after ``--warmup`` untimed ones. The exported rows run the whole-step graphs through the
+client adapters (``fedmef.export.runtime.load_runner``), i.e. exactly what a client executes.
+
+    python benchmarks/step_time.py [--model cnn] [--batch 32] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fedmef.export import onnx_backend
+from fedmef.export.exporter import export
+from fedmef.export.layout import GraphKey, erk_nnz, layout_of
+from fedmef.export.runtime import load_runner
+from fedmef.export.state import state_of
+from fedmef.models import prunable_layers
+from fedmef.sparsity import random_masks
+
+HERE = Path(__file__).resolve().parent
+SHAPES = {"cnn": (1, 8, 8), "resnet18": (3, 32, 32), "mobilenetv2": (3, 32, 32)}
+
+
+def masked_model(key: GraphKey, density: float):
+    model = key.build()
+    layers = prunable_layers(model)
+    masks = random_masks({n: tuple(layer.weight.shape) for n, layer in layers.items()}, density,
+                         torch.Generator().manual_seed(0))  # fmt: skip
+    with torch.no_grad():
+        for name, layer in layers.items():
+            layer.mask.copy_(masks[name].float())
+            layer.weight.mul_(layer.mask)
+    return model
+
+
+def eager_step_timer(model, x, y):
+    layers = prunable_layers(model)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        loss = F.cross_entropy(model(xt), yt)
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for param in model.parameters():
+                param.sub_(0.01 * param.grad)
+            for layer in layers.values():
+                layer.weight.mul_(layer.mask)
+
+    return step
+
+
+def state_stepper(runner, state, x, y):
+    """A step closure that carries the runner's state from one call to the next."""
+    current = {"state": state}
+
+    def step():
+        current["state"] = runner.step(current["state"], x, y, 0.01, 0.0)[1]
+
+    return step
+
+
+def timed(step, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        step()
+    samples = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        samples.append(time.perf_counter() - start)
+    return 1000 * statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="cnn", choices=list(SHAPES))
+    parser.add_argument("--width", type=float, default=None)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--density", type=float, default=0.1)
+    parser.add_argument("--keep", type=float, default=0.3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--conv", choices=["direct", "im2col"], default="im2col", help="conv form of the exports")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", default=str(HERE / "results" / "step_time.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    onnx_backend.Runner.options = onnx_backend.session_options(threads=1)
+    shape = SHAPES[args.model]
+    width = int(args.width) if args.width is not None and args.model != "mobilenetv2" else args.width
+    base = GraphKey(args.model, shape, 10, args.batch, (), width=width, scaled=True, keep=args.keep)
+    key = replace(base, layer_nnz=erk_nnz(base.build(), args.density), conv=args.conv)
+    gen = np.random.default_rng(0)
+    x = gen.standard_normal((args.batch, *shape)).astype(np.float32)
+    y = gen.integers(0, 10, args.batch).astype(np.int64)
+    dense = replace(base, scaled=False, keep=1.0).build()
+    fedmef = masked_model(key, args.density)
+    rows = {"eager dense": timed(eager_step_timer(dense, x, y), args.warmup, args.steps),
+            "eager FedMef": timed(eager_step_timer(fedmef, x, y), args.warmup, args.steps)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime, label in [("onnxruntime", "ORT FedMef"), ("executorch", "ExecuTorch FedMef")]:
+            start = time.perf_counter()
+            export(key, Path(tmp) / runtime, runtime)
+            seconds = time.perf_counter() - start
+            runner = load_runner(Path(tmp) / runtime)
+            rows[label] = timed(state_stepper(runner, state_of(fedmef, layout_of(key)), x, y), args.warmup, args.steps)
+            print(f"{label}: export {seconds:.1f} s", file=sys.stderr)
+    lines = ["| step | ms/step |", "|---|---|"] + [f"| {name} | {ms:.2f} |" for name, ms in rows.items()]
+    text = (f"# Step time\n\nCommand: `python benchmarks/step_time.py {' '.join(sys.argv[1:])}`\n\n"
+            f"{args.model} {shape}, batch {args.batch}, density {args.density}, SAP keep {args.keep}, 1 thread, "
+            f"median of {args.steps} steps, exports with conv={args.conv}; load average (1 min) at the end: "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs inflate every row alike).\n\n"
+            + "\n".join(lines) + "\n")  # fmt: skip
+    print(text)
+    Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
