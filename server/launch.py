@@ -83,7 +83,9 @@ def stop_local_superlink(home: Path) -> int:
         except OSError:
             continue
         text = b" ".join(args).decode(errors="replace")
-        if "flower-superlink" in text and str(home) in text:
+        # the daemon's --database lives in <home>/local-superlink/: match that exact directory, so
+        # a SuperLink of another FLWR_HOME whose path merely starts the same is left alone
+        if "flower-superlink" in text and f"{home / 'local-superlink'}/" in text:
             os.kill(int(proc.name), signal.SIGTERM)
             stopped += 1
     return stopped

@@ -91,10 +91,10 @@ class Federation:
         replies = list(self.grid.send_and_receive(messages, timeout=self.config.round_timeout))
         updates, losses, failures = [], [], 0
         for reply in replies:
-            if self.exporter:
-                (self.exporter.forget if reply.has_error() else self.exporter.delivered)(
-                    reply.metadata.src_node_id, manifest
-                )
+            if self.exporter and reply.has_error():
+                self.exporter.forget(reply.metadata.src_node_id)
+            elif self.exporter:
+                self.exporter.delivered(reply.metadata.src_node_id, manifest)
             if reply.has_error():
                 failures += 1
                 print(

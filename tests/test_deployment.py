@@ -51,13 +51,17 @@ def deployment(tmp_path):
         "superlink", "flower-superlink", "--insecure", "--port", str(port), "--database", ":flwr-in-memory:",
         "--disable-runtime-dependency-installation",
     )  # fmt: skip
-    for node in range(2):
+    # the third node insists on ExecuTorch while the server exports for ONNX Runtime: every round it
+    # answers with an error reply, and the server must go on with the other two
+    node_configs = ["partition-id=0 num-partitions=2", "partition-id=1 num-partitions=2",
+                    'partition-id=1 num-partitions=2 backend="executorch"']  # fmt: skip
+    for node, node_config in enumerate(node_configs):
         start(
             f"supernode{node}", "flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{port}",
-            "--port", str(free_port()), "--node-config", f"partition-id={node} num-partitions=2",
+            "--port", str(free_port()), "--node-config", node_config,
         )  # fmt: skip
     try:
-        wait_for(link_log, "Activated node_id", 2, timeout=120)
+        wait_for(link_log, "Activated node_id", 3, timeout=120)
         yield f"127.0.0.1:{port}", tmp_path
     finally:
         for proc in procs:
@@ -73,9 +77,12 @@ def test_two_round_deployed_federation(deployment, monkeypatch):
     address, tmp_path = deployment
     monkeypatch.setenv("FLWR_HOME", str(tmp_path / "cli"))
     overrides = ["num-rounds=2", "local-epochs=1", f"output-dir={tmp_path / 'runs'}"]
-    run_dir = launch.run(ROOT, supernodes=0, overrides=overrides, stream=io.StringIO(), superlink=address)
+    log = io.StringIO()
+    run_dir = launch.run(ROOT, supernodes=0, overrides=overrides, stream=log, superlink=address)
+    assert "cannot run a onnxruntime artifact" in log.getvalue()  # the failing node's reason reached the server
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert [int(r["clients"]) for r in rows] == [2, 2]
+    assert [int(r["failures"]) for r in rows] == [1, 1]
     assert float(rows[-1]["accuracy"]) > 0.3
     location = Path(json.loads((run_dir / "config.json").read_text())["code-location"])
     assert not location.is_relative_to(ROOT), "the ServerApp ran from the checkout, not from the FAB"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedmef.models import ConvSpec, SmallCNN, prunable_layers
+from fedmef.models import prunable_layers
 from fedmef.protocol import (
     decode_indexed,
     decode_plan,
@@ -15,22 +15,13 @@ from fedmef.protocol import (
     encode_state,
     payload_bytes,
 )
-from fedmef.sparsity import random_masks
 from fedmef.training import LocalPlan
+
+from .model_support import masked_cnn as shared_masked_cnn
 
 
 def masked_cnn(seed: int, scaled: bool = True):
-    torch.manual_seed(seed)
-    model = SmallCNN(ConvSpec(scaled=scaled), width=2)
-    layers = prunable_layers(model)
-    masks = random_masks(
-        {n: tuple(layer.weight.shape) for n, layer in layers.items()}, 0.2, torch.Generator().manual_seed(seed)
-    )
-    with torch.no_grad():
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name])
-            layer.weight.mul_(layer.mask)
-    return model
+    return shared_masked_cnn(0.2, scaled=scaled, seed=seed)
 
 
 def test_encode_state_is_sparse():

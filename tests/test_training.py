@@ -10,8 +10,7 @@ from torch import nn
 
 from fedmef.activation_pruning import MaskedLinear
 from fedmef.extrusion import marked_sets
-from fedmef.models import ConvSpec, SmallCNN, prunable_layers
-from fedmef.sparsity import random_masks
+from fedmef.models import prunable_layers
 from fedmef.training import (
     LocalPlan,
     batch_indices,
@@ -23,19 +22,11 @@ from fedmef.training import (
     steps_per_round,
 )
 
+from .model_support import masked_cnn as shared_masked_cnn
+
 
 def masked_cnn(scaled: bool = False, seed: int = 0):
-    torch.manual_seed(seed)
-    model = SmallCNN(ConvSpec(scaled=scaled), width=2)
-    layers = prunable_layers(model)
-    masks = random_masks(
-        {n: tuple(layer.weight.shape) for n, layer in layers.items()}, 0.3, torch.Generator().manual_seed(seed)
-    )
-    with torch.no_grad():
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name])
-            layer.weight.mul_(layer.mask)
-    return model
+    return shared_masked_cnn(0.3, scaled=scaled, seed=seed)
 
 
 def data(n: int = 24):
