@@ -92,7 +92,10 @@ def main() -> None:
     parser.add_argument("--density", type=float, default=0.1)
     parser.add_argument("--keep", type=float, default=0.3)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--conv", choices=["direct", "im2col"], default="im2col", help="conv form of the exports")
+    # defaults mirror what the server ships (server/artifacts.py): direct convs for ONNX Runtime,
+    # im2col + mm for ExecuTorch (its portable conv kernels are slow)
+    parser.add_argument("--ort-conv", choices=["direct", "im2col"], default="direct", help="conv form, ORT export")
+    parser.add_argument("--et-conv", choices=["direct", "im2col"], default="im2col", help="conv form, ET export")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default=str(HERE / "results" / "step_time.md"))
     args = parser.parse_args()
@@ -101,7 +104,8 @@ def main() -> None:
     shape = SHAPES[args.model]
     width = int(args.width) if args.width is not None and args.model != "mobilenetv2" else args.width
     base = GraphKey(args.model, shape, 10, args.batch, (), width=width, scaled=True, keep=args.keep)
-    key = replace(base, layer_nnz=erk_nnz(base.build(), args.density), conv=args.conv)
+    key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
+    conv = {"onnxruntime": args.ort_conv, "executorch": args.et_conv}
     gen = np.random.default_rng(0)
     x = gen.standard_normal((args.batch, *shape)).astype(np.float32)
     y = gen.integers(0, 10, args.batch).astype(np.int64)
@@ -112,7 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for runtime, label in [("onnxruntime", "ORT FedMef"), ("executorch", "ExecuTorch FedMef")]:
             start = time.perf_counter()
-            export(key, Path(tmp) / runtime, runtime)
+            export(replace(key, conv=conv[runtime]), Path(tmp) / runtime, runtime)
             seconds = time.perf_counter() - start
             runner = load_runner(Path(tmp) / runtime)
             rows[label] = timed(state_stepper(runner, state_of(fedmef, layout_of(key)), x, y), args.warmup, args.steps)
@@ -120,8 +124,9 @@ def main() -> None:
     lines = ["| step | ms/step |", "|---|---|"] + [f"| {name} | {ms:.2f} |" for name, ms in rows.items()]
     text = (f"# Step time\n\nCommand: `python benchmarks/step_time.py {' '.join(sys.argv[1:])}`\n\n"
             f"{args.model} {shape}, batch {args.batch}, density {args.density}, SAP keep {args.keep}, 1 thread, "
-            f"median of {args.steps} steps, exports with conv={args.conv}; load average (1 min) at the end: "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other jobs inflate every row alike).\n\n"
+            f"median of {args.steps} steps, convs {args.ort_conv} (ORT) / {args.et_conv} (ExecuTorch); "
+            f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+            "(other jobs inflate every row alike).\n\n"
             + "\n".join(lines) + "\n")  # fmt: skip
     print(text)
     Path(args.out).write_text(text)
