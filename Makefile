@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/python -m fedmef.server.launch --supernodes $(SUPERNODES) --output-dir $(CURDIR)/runs $(RUN_CONFIG)
+	$(BIN)/python -m server.launch --supernodes $(SUPERNODES) --output-dir $(CURDIR)/runs $(RUN_CONFIG)
 
 test: setup
 	$(BIN)/ruff check .
@@ -33,7 +33,7 @@ benchmarks: setup
 	$(BIN)/python -m benchmarks.accuracy
 
 stop:
-	-$(BIN)/python -m fedmef.server.launch --stop
+	-$(BIN)/python -m server.launch --stop
 
 clean: stop
 	rm -rf $(VENV) .flwr

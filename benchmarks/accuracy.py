@@ -1,7 +1,7 @@
 """Accuracy benchmark: every method of a TOML benchmark config, several seeds, real Flower runs.
 
 ``python -m benchmarks.accuracy [benchmarks/conf/digits.toml] [--data-path DIR]`` runs each
-(variant, seed) of the config as one local federation through ``fedmef.server.launch.run`` and
+(variant, seed) of the config as one local federation through ``server.launch.run`` and
 then writes ``<results-dir>/<output>.md``, ``.csv`` and plots (``report.py``).
 
 Resumable: ``<results-dir>/runs/<name>/index.json`` records each run as ``running`` or ``done``
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedmef.server import launch
+from server import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "conf" / "digits.toml"

@@ -1,6 +1,6 @@
 """Peak training memory of one exported step: dense vs masked-dense vs FedMef (FedMef §4.3).
 
-For each model and variant the whole step graph (``fedmef.export.graph.trace``) is measured in
+For each model and variant the whole step graph (``export.graph.trace``) is measured in
 
 * ExecuTorch: the planned arena (``non_const_buffer_sizes``: inputs, outputs, intermediates) plus,
   where a step is affordable (``--et-run``), the heap the kernels allocate outside the plan;
@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fedmef.export import executorch_backend, onnx_backend
-from fedmef.export.graph import trace
-from fedmef.export.layout import GraphKey, erk_nnz, example_inputs, layout_of
+from export import executorch_backend, onnx_backend
+from export.graph import trace
+from export.layout import GraphKey, erk_nnz, example_inputs, layout_of
 from fedmef.memory import estimate
 from fedmef.models import prunable_layers
 from fedmef.sparsity import random_masks

@@ -2,7 +2,7 @@
 
 Same model, batch, state and thread count (1) for every row; the median of ``--steps`` timed
 steps after ``--warmup`` untimed ones. The exported rows run the whole-step graphs through the
-client adapters (``fedmef.export.runtime.load_runner``), i.e. exactly what a client executes.
+client adapters (``export.runtime.load_runner``), i.e. exactly what a client executes.
 
     python benchmarks/step_time.py [--model cnn] [--batch 32] [--steps 20]
 """
@@ -22,11 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fedmef.export import onnx_backend
-from fedmef.export.exporter import export
-from fedmef.export.layout import GraphKey, erk_nnz, layout_of
-from fedmef.export.runtime import load_runner
-from fedmef.export.state import state_of
+from export import onnx_backend
+from export.exporter import export
+from export.layout import GraphKey, erk_nnz, layout_of
+from export.runtime import load_runner
+from export.state import state_of
 from fedmef.models import prunable_layers
 from fedmef.sparsity import random_masks
 

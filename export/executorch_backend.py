@@ -1,4 +1,4 @@
-"""ExecuTorch adapter: lower a traced step to a ``.pte`` program and run it with the pybindings.
+"""ExecuTorch writer: lower a traced step to a ``.pte`` program whose ``forward`` is the step.
 
 The traced graph already contains forward, backward and the SGD update, so the program's plain
 ``forward`` method is the training step (state in, state out): no training-specific runtime API
@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge
-from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
 from torch import Tensor, fx
-
-from .runtime import GraphRunner
 
 EXTENSION = ".pte"
 
@@ -36,15 +32,3 @@ def write(gm: fx.GraphModule, example: list[Tensor], inputs: list[str], outputs:
     program = lower(gm, example)
     path.write_bytes(program.buffer)
     return {"planned_arena_bytes": planned_arena_bytes(program)}
-
-
-class Runner(GraphRunner):
-    def _open(self, path: Path):
-        data = path.read_bytes()
-        module = _load_for_executorch_from_buffer(data)
-        return data, module  # the module reads from ``data``: keep the bytes alive with it
-
-    def _run(self, handle, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        _, module = handle
-        outputs = module.forward(tuple(torch.from_numpy(array) for array in feed.values()))
-        return [output.numpy().copy() for output in outputs]

@@ -1,4 +1,4 @@
-"""One local training step (or the growth-signal gradient) as a single traced aten graph.
+"""The round's graphs — one local training step, the growth signal, the evaluation — traced to aten.
 
 The model's own forward is symbolically traced once (prunable layers kept as leaves) and re-run
 by :class:`SparseForward`, which feeds each layer from the flat state instead of module
@@ -7,15 +7,19 @@ structurally zero), NSConv statistics are taken over the packed values, and ever
 ``SapConv`` (hand-written backward; compressed input when keep < 1). ``make_fx`` then traces
 
     loss = CE(model(x), y) + lam * sum_l sum((w_l * marked_l)^2)
-    p'   = p - lr * (dloss/dp + wd * p)          (masked layout: p' *= mask)
+    p'   = p - lr' * (dloss/dp + wd * p)         (masked layout: p' *= mask)
 
-exactly as ``fedmef.training.local_train`` does, into one graph with state in and state out.
-The growth graph instead returns d CE / d W_used per prunable layer (``training.growth_signal``).
+exactly as ``fedmef.training.local_train`` does, into one graph with state in and state out;
+lambda and lr' (the budget-aware learning rate) are computed in the graph from the plan's scalars
+and the step counters (``docs/protocol.md`` §7), so no client computes a schedule. The growth
+graph returns, per prunable layer, the top-k inactive |d CE / d W_used| (indices and magnitudes,
+``training.growth_signal``); the evaluation graph per-sample losses and hits.
 """
 
 from __future__ import annotations
 
 import operator
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +30,9 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, standardize
 from fedmef.models import SkipGain
 
-from .layout import GraphKey, Layout, layout_of
+from fedmef import protocol as p
+
+from .layout import GraphKey, Layout, growth_sizes, layout_of
 from .sap import SapConv, SapRelu, filled, scatter_weight
 
 DECOMPOSITIONS = get_decompositions([
@@ -173,37 +179,80 @@ def packed_standardize(values: Tensor, positions: Tensor, shape: torch.Size, gai
 
 
 def step_function(key: GraphKey, kind: str = "step"):
-    """A function of the layout's input tensors returning the layout's outputs (a tuple)."""
+    """A function of the graph's inputs (the layout's order) returning its outputs (a tuple)."""
+    if kind == "evaluate" and key.keep < 1:  # forward only: nothing is saved for backward
+        key = replace(key, keep=1.0)
     model = key.build()
     layout = layout_of(key, model)
-    names = [s.name for s in layout.inputs]
+    names = list(layout.inputs[kind])
     trainable = [s.name for s in layout.trainable]
-    masks = {s.name: f"{s.name.removesuffix('.weight')}.mask" for s in layout.trainable if s.dense_shape}
+    weights = {s.name: s.layer for s in layout.trainable if s.layer is not None}
     forward = SparseForward(model, key, probes=kind == "growth")
 
     def step(*tensors: Tensor) -> tuple[Tensor, ...]:
         inputs = dict(zip(names, tensors, strict=True))
         params = {n: inputs[n].detach().requires_grad_() if n in trainable else inputs[n] for n in names}
-        logits, used = forward.forward(params, inputs["x"])
-        loss = F.cross_entropy(logits, inputs["y"])
+        logits, used = forward.forward(params, inputs[p.X])
+        if kind == "evaluate":
+            losses = F.cross_entropy(logits, inputs[p.Y], reduction="none")
+            return losses, (logits.argmax(1) == inputs[p.Y]).float()
+        loss = F.cross_entropy(logits, inputs[p.Y])
         if kind == "growth":
-            grads = torch.autograd.grad(loss, [used[n] for n in layout.prunable])
-            return (loss.detach(), *grads)
-        marked = [params[n] * inputs[f"{n.removesuffix('.weight')}.marked"] for n in masks]
-        loss = loss + inputs["lam"] * sum((m * m).sum() for m in marked)
+            sizes = growth_sizes(key)
+            grads = torch.autograd.grad(loss, [used[layer] for layer in sizes])
+            out = [loss.detach()]
+            for (layer, k), grad in zip(sizes.items(), grads, strict=True):
+                out += strongest_inactive(grad, inputs, layer, k)
+            return tuple(out)
+        lr = inputs[p.LR]
+        if key.extrusion:
+            marked = [params[n] * inputs[f"{layer}.marked"] for n, layer in weights.items()]
+            lam, lr = extrusion_scalars(inputs, marked, lr)
+            loss = loss + lam * penalty(marked, key.penalty)
         grads = torch.autograd.grad(loss, [params[n] for n in trainable])
-        lr, new = inputs["lr"], []
+        new = []
         for n, g in zip(trainable, grads, strict=True):
-            p = params[n].detach()
-            p = p - lr * (g + key.weight_decay * p)
-            new.append(p * inputs[masks[n]] if key.layout == "masked" and n in masks else p)
+            param = params[n].detach()
+            param = param - lr * (g + key.weight_decay * param)
+            new.append(param * inputs[f"{weights[n]}.mask"] if key.layout == "masked" and n in weights else param)
         return (loss.detach(), *new)
 
     return step, layout
 
 
+def extrusion_scalars(inputs: dict[str, Tensor], marked: list[Tensor], lr: Tensor) -> tuple[Tensor, Tensor]:
+    """(lambda, lr) of this step, as ``extrusion.ExtrusionSchedule`` computes them (protocol §7)."""
+    t = inputs[p.WINDOW_OFFSET] * inputs[p.STEPS] + inputs[p.STEP]
+    total = inputs[p.STEPS] * inputs[p.WINDOW_ROUNDS]
+    extrude = inputs[p.EXTRUDE]
+    lam = extrude * torch.minimum(inputs[p.LAMBDA_MAX], inputs[p.LAMBDA_STEP] * (t + 1))
+    norm = sum(m.detach().abs().sum() for m in marked)
+    beta = (2 * total - 2 * t) / (2 * total - t) * (2 * torch.sigmoid(norm) - 1) * inputs[p.BASE_LR]
+    return lam, torch.maximum(lr, extrude * beta)
+
+
+def penalty(marked: list[Tensor], form: str) -> Tensor:
+    """sum_l ||w_marked,l||^2 ("squared") or sum_l ||w_marked,l||_2 ("norm", zero-safe gradient)."""
+    squares = [(m * m).sum() for m in marked]
+    if form == "squared":
+        return sum(squares)
+    return sum(torch.sqrt(torch.clamp(s, min=1e-30)) for s in squares)
+
+
+def strongest_inactive(grad: Tensor, inputs: dict[str, Tensor], layer: str, k: int) -> list[Tensor]:
+    """The k largest |gradient| at inactive positions, largest first (TopK breaks ties by the smaller index)."""
+    magnitude = grad.abs().reshape(-1)
+    if f"{layer}.positions" in inputs:
+        active = inputs[f"{layer}.positions"].long()
+        magnitude = magnitude.scatter(0, active, filled(magnitude, active.shape, -1.0))
+    else:
+        magnitude = torch.where(inputs[f"{layer}.mask"].reshape(-1) > 0, -1.0, magnitude)
+    values, indices = torch.topk(magnitude, k)
+    return [indices.to(torch.int32), values]
+
+
 def trace(key: GraphKey, example: list[Tensor], kind: str = "step") -> tuple[fx.GraphModule, Layout]:
-    """The whole step (or growth gradient) as an aten-level ``fx.GraphModule``."""
+    """The whole step (or the growth signal, or the evaluation) as an aten-level ``fx.GraphModule``."""
     step, layout = step_function(key, kind)
     gm = make_fx(step, decomposition_table=DECOMPOSITIONS, tracing_mode="fake")(*example)
     for node in list(gm.graph.nodes):

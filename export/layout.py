@@ -1,15 +1,18 @@
-"""What an exported graph is for and what its inputs look like: ``GraphKey`` and the tensor layout.
+"""What an exported graph is for and what its inputs look like: ``GraphKey`` and the ``Layout``.
 
 A graph depends only on the :class:`GraphKey` — model, width, method flags, batch and input shape,
 and the per-layer nnz, which prune/grow keeps constant — so one export serves every round and a
-round only ships state. The state is a flat ``{name: array}`` dict:
+round only ships state. The layout names every graph input with its role in the contract
+(``docs/protocol.md`` §6), which is how a client builds feeds from the wire arrays:
 
-* ``<layer>.weight``    trainable: packed active values (nnz,) when ``layout == "sparse"``,
-  else the dense weight;
-* ``<layer>.positions`` int32 flat indices of the packed values (sparse; constant per round);
-* ``<layer>.mask``      float 0/1 dense mask (``layout == "masked"``; constant per round);
-* ``<layer>.marked``    float 0/1, same shape as ``<layer>.weight``: the BaE marked set;
-* every other parameter (biases, NSConv gains, SkipInit alphas, depthwise weights) dense.
+* ``<layer>.weight``    ``values``: packed active values (nnz,) in the sparse layout, else
+  ``weight``: the dense weight;
+* ``<layer>.positions`` ``positions``: int32 flat indices of the packed values (sparse layout);
+* ``<layer>.mask``      ``mask``: float 0/1 dense mask (masked layout);
+* ``<layer>.marked``    ``marked``: float 0/1 aligned with the weight: the BaE marked set
+  (only when the key extrudes: FedDST-style baselines carry no marked tensors);
+* every other parameter (biases, NSConv gains, SkipInit alphas, depthwise weights): ``param``;
+* ``x``, ``y`` (``data``), the plan's scalars (``plan``), ``step``/``steps`` (``counter``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -25,10 +28,15 @@ from torch import nn
 from fedmef.models import ConvSpec, build_model, prunable_layers
 from fedmef.sparsity import erk_densities
 
+from fedmef import protocol as p
+from fedmef.manifest import TensorSpec
+
 from .sap import ENCODINGS
 
 LAYOUTS = ("dense", "masked", "sparse")
-DATA_INPUTS = ("x", "y", "lr", "lam")
+TRAINABLE_ROLES = ("values", "weight", "param")
+#: plan scalars the step graph takes when it extrudes (docs/protocol.md §3, §7)
+EXTRUSION_PLAN = (p.BASE_LR, p.EXTRUDE, p.LAMBDA_STEP, p.LAMBDA_MAX, p.WINDOW_OFFSET, p.WINDOW_ROUNDS)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,9 @@ class GraphKey:
     encoding: str = "int32"  # how SAP saves activations: int32 positions or a 1-bit mask
     fuse_relu: bool = True
     weight_decay: float = 0.0
+    #: BaE: marked-set inputs, the penalty and the budget-aware learning rate inside the step
+    extrusion: bool = False
+    penalty: str = "squared"
     #: convolution form: "direct" (conv ops) or "im2col" (slicing + mm: ExecuTorch's fast kernels,
     #: at the cost of a k*k-times larger transient per conv)
     conv: str = "direct"
@@ -54,6 +65,8 @@ class GraphKey:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.penalty not in ("squared", "norm"):
+            raise ValueError(f"penalty must be 'squared' or 'norm', got {self.penalty!r}")
         if self.conv not in ("direct", "im2col"):
             raise ValueError(f"conv must be 'direct' or 'im2col', got {self.conv!r}")
 
@@ -89,42 +102,21 @@ class GraphKey:
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str  # numpy dtype name
-    role: str  # trainable | positions | mask | marked | data
-    dense_shape: tuple[int, ...] | None = None  # the layer weight a packed tensor scatters into
-
-
-@dataclass(frozen=True)
 class Layout:
-    """Ordered graph inputs (state, then x, y, lr, lam); outputs are loss + updated trainables."""
+    """Every graph input once (``tensors``) and, per graph, the input order and the outputs."""
 
-    inputs: tuple[TensorSpec, ...]
-    prunable: tuple[str, ...] = field(default=())
+    tensors: tuple[TensorSpec, ...]
+    inputs: dict[str, tuple[str, ...]]
+    outputs: dict[str, tuple[TensorSpec, ...]]
+    prunable: tuple[str, ...]
+
+    def specs(self, graph: str) -> list[TensorSpec]:
+        by_name = {t.name: t for t in self.tensors}
+        return [by_name[name] for name in self.inputs[graph]]
 
     @property
     def trainable(self) -> list[TensorSpec]:
-        return [s for s in self.inputs if s.role == "trainable"]
-
-    @property
-    def state(self) -> list[TensorSpec]:
-        return [s for s in self.inputs if s.role != "data"]
-
-    @staticmethod
-    def from_manifest(manifest) -> Layout:
-        """The layout a manifest describes (clients have the manifest, not the model)."""
-        specs = tuple(
-            TensorSpec(t.name, tuple(t.shape), t.dtype, t.role, tuple(t.dense_shape) if t.dense_shape else None)
-            for t in manifest.inputs
-        )
-        return Layout(specs, tuple(name.removeprefix("grad.") for name in manifest.outputs["growth"][1:]))
-
-    def outputs(self, kind: str) -> list[str]:
-        if kind == "step":
-            return ["loss"] + [f"next.{s.name}" for s in self.trainable]
-        return ["loss"] + [f"grad.{name}" for name in self.prunable]
+        return [t for t in self.tensors if t.role in TRAINABLE_ROLES]
 
 
 def layout_of(key: GraphKey, model: nn.Module | None = None) -> Layout:
@@ -133,30 +125,64 @@ def layout_of(key: GraphKey, model: nn.Module | None = None) -> Layout:
     nnz = dict(key.layer_nnz)
     if set(nnz) != set(layers):
         raise ValueError(f"layer_nnz names {sorted(nnz)} do not match the model's {sorted(layers)}")
-    specs: list[TensorSpec] = []
+    state: list[TensorSpec] = []
+    marked: list[TensorSpec] = []
     for pname, param in model.named_parameters():
         layer = pname.removesuffix(".weight")
         shape = tuple(param.shape)
         if layer not in layers or not pname.endswith(".weight"):
-            specs.append(TensorSpec(pname, shape, "float32", "trainable"))
+            state.append(TensorSpec(pname, "param", "float32", shape))
             continue
         if not 0 < nnz[layer] <= math.prod(shape):
             raise ValueError(f"layer {layer}: nnz {nnz[layer]} outside (0, {math.prod(shape)}]")
         stored = (nnz[layer],) if key.sparse else shape
-        specs.append(TensorSpec(pname, stored, "float32", "trainable", shape))
+        state.append(TensorSpec(pname, "values" if key.sparse else "weight", "float32", stored, layer, shape))
         if key.sparse:
-            specs.append(TensorSpec(f"{layer}.positions", stored, "int32", "positions", shape))
+            state.append(TensorSpec(f"{layer}.positions", "positions", "int32", stored, layer, shape))
         if key.layout == "masked":
-            specs.append(TensorSpec(f"{layer}.mask", shape, "float32", "mask", shape))
-        specs.append(TensorSpec(f"{layer}.marked", stored, "float32", "marked", shape))
+            state.append(TensorSpec(f"{layer}.mask", "mask", "float32", shape, layer, shape))
+        if key.extrusion:
+            marked.append(TensorSpec(f"{layer}.marked", "marked", "float32", stored, layer, shape))
     c, h, w = key.input_shape
-    specs += [
-        TensorSpec("x", (key.batch_size, c, h, w), "float32", "data"),
-        TensorSpec("y", (key.batch_size,), "int64", "data"),
-        TensorSpec("lr", (), "float32", "data"),
-        TensorSpec("lam", (), "float32", "data"),
-    ]
-    return Layout(tuple(specs), tuple(layers))
+    data = [TensorSpec(p.X, "data", "float32", (key.batch_size, c, h, w)),
+            TensorSpec(p.Y, "data", "int64", (key.batch_size,))]  # fmt: skip
+    plan = [TensorSpec(p.LR, "plan", "float32", ())]
+    if key.extrusion:
+        plan += [TensorSpec(name, "plan", "float32", ()) for name in EXTRUSION_PLAN]
+        plan += [TensorSpec(name, "counter", "float32", ()) for name in (p.STEP, p.STEPS)]
+    trainable = [t for t in state if t.role in TRAINABLE_ROLES]
+    step_outputs = [TensorSpec("loss", "loss", "float32", ())]
+    step_outputs += [TensorSpec(p.NEXT + t.name, "update", "float32", t.shape, of=t.name) for t in trainable]
+    forward = tuple(t.name for t in state + data)
+    inputs = {"step": tuple(t.name for t in state + marked + data + plan), "evaluate": forward}
+    outputs = {"step": tuple(step_outputs), "evaluate": (
+        TensorSpec("losses", "losses", "float32", (key.batch_size,)),
+        TensorSpec("correct", "correct", "float32", (key.batch_size,)),
+    )}  # fmt: skip
+    growth = [TensorSpec("loss", "loss", "float32", ())]
+    for layer, k in growth_sizes(key).items():
+        growth += [TensorSpec(p.GROW_INDICES + layer, "growth-indices", "int32", (k,), layer),
+                   TensorSpec(p.GROW_MAGNITUDES + layer, "growth-magnitudes", "float32", (k,), layer)]  # fmt: skip
+    if len(growth) > 1:
+        inputs["growth"], outputs["growth"] = forward, tuple(growth)
+    return Layout(tuple(state + marked + data + plan), inputs, outputs, tuple(layers))
+
+
+def growth_sizes(key: GraphKey) -> dict[str, int]:
+    """Per prunable layer with inactive weights, how many growth candidates the growth graph returns:
+    every adjustment grows at most min(active, inactive) weights of a layer."""
+    if key.layout == "dense":
+        return {}
+    sizes = {}
+    for layer, shape in _dense_shapes(key).items():
+        nnz = dict(key.layer_nnz)[layer]
+        if math.prod(shape) > nnz:
+            sizes[layer] = min(nnz, math.prod(shape) - nnz)
+    return sizes
+
+
+def _dense_shapes(key: GraphKey) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(layer.weight.shape) for name, layer in prunable_layers(key.build()).items()}
 
 
 def erk_nnz(model: nn.Module, density: float) -> tuple[tuple[str, int], ...]:
@@ -166,19 +192,21 @@ def erk_nnz(model: nn.Module, density: float) -> tuple[tuple[str, int], ...]:
     return tuple((n, max(1, round(densities[n] * layer.weight.numel()))) for n, layer in layers.items())
 
 
-def example_inputs(layout: Layout, num_classes: int, seed: int = 0) -> list[torch.Tensor]:
+def example_inputs(specs: list[TensorSpec], num_classes: int, seed: int = 0) -> list[torch.Tensor]:
     """Valid random inputs (distinct sorted positions) for tracing and tests."""
     gen = torch.Generator().manual_seed(seed)
     out = []
-    for spec in layout.inputs:
+    for spec in specs:
         if spec.role == "positions":
             numel = math.prod(spec.dense_shape)
             out.append(torch.randperm(numel, generator=gen)[: spec.shape[0]].sort().values.to(torch.int32))
         elif spec.role in ("mask", "marked"):
             out.append((torch.rand(spec.shape, generator=gen) < 0.5).float())
-        elif spec.name == "y":
+        elif spec.name == p.Y:
             out.append(torch.randint(0, num_classes, spec.shape, generator=gen))
-        elif spec.name in ("lr", "lam"):
+        elif spec.role == "counter":
+            out.append(torch.tensor(1.0 if spec.name == p.STEP else 4.0))
+        elif spec.role == "plan":
             out.append(torch.tensor(0.05))
         else:
             out.append(torch.randn(spec.shape, generator=gen) * 0.1)

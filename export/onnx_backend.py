@@ -1,4 +1,4 @@
-"""ONNX Runtime adapter: write a traced step as a plain ONNX graph, run it with ``InferenceSession``.
+"""ONNX Runtime writer: a traced step as a plain ONNX graph that ``InferenceSession`` runs.
 
 The whole step (forward, backward, SGD) is one inference graph, so the maintained plain
 ``onnxruntime`` / ``onnxruntime-android`` packages run it — no dependence on the discontinued
@@ -12,12 +12,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import torch
 from torch import Tensor, fx
 
-from .runtime import GraphRunner
 
 EXTENSION = ".onnx"
 OPSET = 18  # BitwiseAnd (bit-packed SAP positions)
@@ -45,25 +42,3 @@ def write(gm: fx.GraphModule, example: list[Tensor], inputs: list[str], outputs:
             dynamo=False, do_constant_folding=False, opset_version=OPSET,
         )  # fmt: skip
     return {}
-
-
-def session_options(threads: int = 0, arena: bool = True) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.intra_op_num_threads = threads
-    options.enable_cpu_mem_arena = arena
-    options.enable_mem_pattern = arena
-    return options
-
-
-class Runner(GraphRunner):
-    options = session_options()
-
-    def _open(self, path: Path) -> ort.InferenceSession:
-        return ort.InferenceSession(
-            str(path), self.options, providers=["CPUExecutionProvider"], disabled_optimizers=["ConstantFolding"]
-        )
-
-    def _run(self, handle: ort.InferenceSession, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        # the exporter drops graph inputs a graph does not use (the growth graph ignores lr, lam)
-        return handle.run(None, {i.name: feed[i.name] for i in handle.get_inputs()})

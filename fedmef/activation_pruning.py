@@ -25,10 +25,15 @@ from torch import Tensor, nn
 
 
 def compress(x: Tensor, keep: float) -> tuple[Tensor, Tensor]:
-    """Per-sample top-k by magnitude: values (N, k) and int32 flat positions (N, k)."""
+    """Per-sample top-k by magnitude: values (N, k) and int32 flat positions (N, k).
+
+    Ties at the k-th magnitude keep the smaller flat position, as ONNX's TopK does, so the eager
+    reference and the exported graphs save the same activations (a stable sort, not ``topk``,
+    whose tie order is unspecified).
+    """
     flat = x.reshape(x.shape[0], -1)
     k = kept_count(flat.shape[1], keep)
-    positions = flat.abs().topk(k, dim=1, sorted=False).indices
+    positions = flat.abs().sort(dim=1, descending=True, stable=True).indices[:, :k]
     return flat.gather(1, positions), positions.to(torch.int32)
 
 

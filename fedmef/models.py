@@ -168,3 +168,13 @@ def prunable_layers(model: nn.Module) -> dict[str, Prunable]:
         for name, module in model.named_modules()
         if isinstance(module, Prunable) and getattr(module, "groups", 1) == 1
     }
+
+
+def set_masks(model: nn.Module, masks: dict[str, Tensor]) -> None:
+    """Install ``masks`` (any dtype, 0 = pruned) on the model's prunable layers and zero pruned weights."""
+    layers = prunable_layers(model)
+    with torch.no_grad():
+        for name, mask in masks.items():
+            layer = layers[name]
+            layer.mask.copy_(mask.reshape(layer.mask.shape).to(layer.mask.dtype))
+            layer.weight.mul_(layer.mask)

@@ -1,106 +1,183 @@
-"""What travels between server and clients, as plain numpy arrays (no Flower import here).
+"""The client contract in code (``docs/protocol.md``): keys, mask bits, batch order, state packing.
 
-The server and every client (Python or Android) meet only through these keys:
+Every record name and key the server and clients exchange is defined here, and nowhere else on
+the Python side. Everything is numpy: a client that runs exported graphs imports no torch.
 
-============  ===========================================  =====================
-key           array                                        direction
-============  ===========================================  =====================
-``v/<layer>`` active weight values in flat (C-order) order   both
-``m/<layer>`` mask, ``np.packbits`` of the flat boolean mask server -> client
-``d/<param>`` every other trainable parameter, dense         both
-``x/<layer>`` flat indices of the weights marked for BaE     server -> client
-``gi/<layer>`` flat indices of the top inactive gradients    client -> server
-``gv/<layer>`` their magnitudes                              client -> server
-============  ===========================================  =====================
-
-The round's ``LocalPlan`` travels as scalars (a config record) plus the ``x/`` arrays; growth
-counts as ``grow/<layer>`` scalars. Sparse encoding makes the payload ~ nnz floats + 1 bit per
-weight down, nnz floats up.
+* ``mask_bits`` / ``active_positions`` — the ``m/<layer>`` bit packing (§2);
+* ``batches`` — the language-neutral batch order: SplitMix64 + Fisher–Yates (§4);
+* ``pack`` / ``unpack`` — wire arrays to a graph's feeds by the manifest's input roles and back (§6).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch import nn
+import math
 
-from fedmef.models import prunable_layers
-from fedmef.training import LocalPlan
+import numpy as np
+
+from fedmef.manifest import Manifest, TensorSpec
 
 Arrays = dict[str, np.ndarray]
 
-
-def _dense_params(model: nn.Module) -> dict[str, nn.Parameter]:
-    prunable = {f"{name}.weight" for name in prunable_layers(model)}
-    return {name: p for name, p in model.named_parameters() if name not in prunable}
-
-
-def encode_state(model: nn.Module, with_masks: bool = True) -> Arrays:
-    """Model weights (and masks) in the sparse wire format."""
-    arrays: Arrays = {}
-    for name, layer in prunable_layers(model).items():
-        mask = layer.mask.detach().flatten().bool().numpy()
-        arrays[f"v/{name}"] = layer.weight.detach().flatten().numpy()[mask].astype(np.float32)
-        if with_masks:
-            arrays[f"m/{name}"] = np.packbits(mask)
-    for name, param in _dense_params(model).items():
-        arrays[f"d/{name}"] = param.detach().numpy().astype(np.float32)
-    return arrays
-
-
-def decode_state(model: nn.Module, arrays: Arrays) -> None:
-    """Load weights (and masks, when present) from the wire format into ``model`` in place."""
-    with torch.no_grad():
-        for name, layer in prunable_layers(model).items():
-            if f"m/{name}" in arrays:
-                bits = np.unpackbits(arrays[f"m/{name}"], count=layer.mask.numel()).astype(bool)
-                layer.mask.copy_(torch.from_numpy(bits).view_as(layer.mask).to(layer.mask.dtype))
-            mask = layer.mask.flatten().bool()
-            values = torch.from_numpy(np.asarray(arrays[f"v/{name}"], dtype=np.float32))
-            if values.numel() != int(mask.sum()):
-                raise ValueError(f"layer {name}: {values.numel()} values for {int(mask.sum())} active weights")
-            flat = torch.zeros(layer.weight.numel())
-            flat[mask] = values
-            layer.weight.copy_(flat.view_as(layer.weight))
-        for name, param in _dense_params(model).items():
-            param.copy_(torch.from_numpy(np.asarray(arrays[f"d/{name}"], dtype=np.float32)).view_as(param))
+# message records (§1)
+STATE, PLAN, ARTIFACTS, UPDATE, METRICS = "state", "plan", "artifacts", "update", "metrics"
+TRAIN, EVALUATE = "train", "evaluate"
+CLIENT_ERROR = 1
+# wire array prefixes (§2)
+VALUES, MASK, DENSE, MARKED, GROWTH_INDICES, GROWTH_MAGNITUDES, FILE = "v/", "m/", "d/", "x/", "gi/", "gv/", "file/"
+# plan keys (§3)
+ROUND, EPOCHS, BATCH_SIZE, SEED, LR, BASE_LR = "round", "epochs", "batch-size", "seed", "lr", "base-lr"
+EXTRUDE, LAMBDA_STEP, LAMBDA_MAX = "extrude", "lambda-step", "lambda-max"
+WINDOW_OFFSET, WINDOW_ROUNDS, WEIGHT_DECAY, PENALTY = "window-offset", "window-rounds", "weight-decay", "penalty"
+GROW, MANIFEST = "grow/", "manifest"
+# metrics (§1)
+NUM_EXAMPLES, TRAIN_LOSS, SECONDS, LOSS, ACCURACY = "num-examples", "train-loss", "seconds", "loss", "accuracy"
+# graph tensor names the client feeds itself (§6)
+X, Y, STEP, STEPS = "x", "y", "step", "steps"
+NEXT = "next/"
+GROW_INDICES, GROW_MAGNITUDES = "grow-indices/", "grow-magnitudes/"
 
 
-def encode_indexed(prefix: str, per_layer: dict[str, torch.Tensor]) -> Arrays:
-    return {f"{prefix}/{name}": idx.numpy().astype(np.int32) for name, idx in per_layer.items()}
-
-
-def decode_indexed(prefix: str, arrays: Arrays) -> dict[str, torch.Tensor]:
-    start = len(prefix) + 1
-    return {
-        key[start:]: torch.from_numpy(arrays[key].astype(np.int64)) for key in arrays if key.startswith(prefix + "/")
-    }
-
-
-def encode_growth(signal: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> Arrays:
-    arrays = encode_indexed("gi", {name: idx for name, (idx, _) in signal.items()})
-    arrays.update({f"gv/{name}": mags.detach().numpy().astype(np.float32) for name, (_, mags) in signal.items()})
-    return arrays
+def with_prefix(prefix: str, arrays: dict) -> dict:
+    """The entries of ``arrays`` under ``prefix``, keyed by the rest of their key."""
+    return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
 def payload_bytes(arrays: Arrays) -> int:
-    return int(sum(a.nbytes for a in arrays.values()))
+    return int(sum(np.asarray(a).nbytes for a in arrays.values()))
 
 
-_PLAN_SCALARS = (
-    "epochs", "batch_size", "lr", "weight_decay", "lambda_step", "lambda_max", "penalty",
-    "window_offset_rounds", "window_rounds", "base_lr", "seed",
-)  # fmt: skip
+# --- mask bits (§2) ---------------------------------------------------------------------------
 
 
-def encode_plan(plan: LocalPlan) -> tuple[dict, Arrays]:
-    """(scalars, arrays) of a plan: the config record and the marked-set arrays."""
-    scalars = {key.replace("_", "-"): getattr(plan, key) for key in _PLAN_SCALARS}
-    scalars.update({f"grow/{name}": int(count) for name, count in plan.growth_counts.items()})
-    return scalars, encode_indexed("x", plan.marked)
+def mask_bits(mask: np.ndarray) -> np.ndarray:
+    """The flat boolean ``mask`` packed 8 per byte, first element in the most significant bit."""
+    return np.packbits(np.asarray(mask, dtype=bool).reshape(-1))
 
 
-def decode_plan(scalars: dict, arrays: Arrays) -> LocalPlan:
-    values = {key: scalars[key.replace("_", "-")] for key in _PLAN_SCALARS}
-    growth = {key[5:]: int(value) for key, value in scalars.items() if key.startswith("grow/")}
-    return LocalPlan(**values, marked=decode_indexed("x", arrays), growth_counts=growth)
+def active_positions(bits: np.ndarray, numel: int) -> np.ndarray:
+    """Ascending int32 flat indices of the set bits of a packed mask over ``numel`` elements."""
+    bits = np.asarray(bits, dtype=np.uint8).reshape(-1)
+    if bits.size != (numel + 7) // 8:
+        raise ValueError(f"packed mask has {bits.size} bytes, {numel} weights need {(numel + 7) // 8}")
+    return np.flatnonzero(np.unpackbits(bits, count=numel)).astype(np.int32)
+
+
+# --- batch order (§4) -------------------------------------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+class SplitMix64:
+    """Steele, Lea and Flood's SplitMix64: 64-bit state, one multiply-xorshift output per call."""
+
+    def __init__(self, seed: int):
+        if not 0 <= seed < 1 << 63:
+            raise ValueError(f"seed must be in [0, 2^63), got {seed}")
+        self.state = seed
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        return z ^ (z >> 31)
+
+
+def batches(num_samples: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
+    """Fixed-size batches: a Fisher–Yates permutation per epoch, the trailing partial batch dropped."""
+    if num_samples <= 0:
+        raise ValueError("client has no training samples")
+    if batch_size <= 0 or epochs <= 0:
+        raise ValueError(f"batch size and epochs must be positive, got {batch_size} and {epochs}")
+    rng = SplitMix64(seed)
+    out = []
+    for _ in range(epochs):
+        order = np.arange(num_samples)
+        for i in range(num_samples - 1, 0, -1):
+            j = rng.next() % (i + 1)
+            order[i], order[j] = order[j], order[i]
+        if num_samples < batch_size:
+            order = np.resize(order, batch_size)  # repeats the permutation cyclically
+        out += [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+    return out
+
+
+def growth_batch(num_samples: int, batch_size: int, seed: int) -> np.ndarray:
+    return batches(num_samples, batch_size, 1, seed + 1)[0]
+
+
+# --- state packing (§6) -----------------------------------------------------------------------
+
+
+def pack(manifest: Manifest, graph: str, wire: Arrays, extra: dict | None = None) -> Arrays:
+    """The feeds of ``graph``: state inputs from the wire arrays, the rest (x, y, plan scalars,
+    counters) from ``extra``; every value cast and shape-checked against the manifest."""
+    extra = extra or {}
+    feeds = {}
+    for spec in manifest.inputs(graph):
+        value = _state_value(spec, wire) if spec.layer is not None or spec.role == "param" else extra.get(spec.name)
+        if value is None:
+            raise KeyError(f"no value for graph input {spec.name!r} (role {spec.role})")
+        array = np.require(np.asarray(value, dtype=spec.dtype), requirements="C")
+        if tuple(array.shape) != tuple(spec.shape):
+            raise ValueError(f"input {spec.name!r}: shape {list(array.shape)}, the graph expects {list(spec.shape)}")
+        feeds[spec.name] = array
+    return feeds
+
+
+def _state_value(spec: TensorSpec, wire: Arrays) -> np.ndarray:
+    if spec.role == "param":
+        return _wire(wire, DENSE + spec.name)
+    numel = math.prod(spec.dense_shape)
+    positions = active_positions(_wire(wire, MASK + spec.layer), numel)
+    if spec.role == "positions":
+        return positions
+    if spec.role == "mask":
+        return _scatter(positions, np.ones(len(positions), np.float32), spec.dense_shape)
+    if spec.role == "values":
+        return _wire(wire, VALUES + spec.layer)
+    if spec.role == "weight":
+        return _scatter(positions, _wire(wire, VALUES + spec.layer), spec.dense_shape)
+    if spec.role == "marked":
+        marked = np.zeros(numel, np.float32)
+        indices = np.asarray(wire.get(MARKED + spec.layer, np.empty(0)), dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= numel):
+            raise ValueError(f"marked indices of {spec.layer} outside 0..{numel - 1}")
+        marked[indices] = 1.0
+        return marked[positions] if tuple(spec.shape) != tuple(spec.dense_shape) else marked.reshape(spec.shape)
+    raise ValueError(f"input {spec.name!r} has role {spec.role!r}, which is not part of the state")
+
+
+def _wire(wire: Arrays, key: str) -> np.ndarray:
+    if key not in wire:
+        raise KeyError(f"the instruction's state has no {key!r}")
+    return np.asarray(wire[key])
+
+
+def _scatter(positions: np.ndarray, values: np.ndarray, shape) -> np.ndarray:
+    if len(values) != len(positions):
+        raise ValueError(f"{len(values)} values for {len(positions)} active positions")
+    dense = np.zeros(math.prod(shape), np.float32)
+    dense[positions] = values
+    return dense.reshape(shape)
+
+
+def unpack(manifest: Manifest, graph: str, feeds: Arrays) -> Arrays:
+    """The update's ``v/`` and ``d/`` arrays from the trainable inputs of ``feeds``."""
+    update, specs = {}, manifest.inputs(graph)
+    masks = {s.layer: feeds[s.name].reshape(-1) != 0 for s in specs if s.role == "mask"}
+    for spec in specs:
+        value = np.asarray(feeds[spec.name], dtype=np.float32)
+        if spec.role == "values":
+            update[VALUES + spec.layer] = value
+        elif spec.role == "weight":  # masked layout: the active entries; dense layout: all of them
+            flat = value.reshape(-1)
+            update[VALUES + spec.layer] = flat[masks[spec.layer]] if spec.layer in masks else flat
+        elif spec.role == "param":
+            update[DENSE + spec.name] = value
+    return update
+
+
+def trainable(manifest: Manifest, graph: str = "step") -> list[str]:
+    """Names of the inputs the step graph updates (its ``update`` outputs name them)."""
+    return [o.of for o in manifest.graphs[graph].outputs if o.role == "update"]

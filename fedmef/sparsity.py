@@ -77,7 +77,7 @@ def lowest_active(weight: torch.Tensor, mask: torch.Tensor, count: int) -> torch
     if count == 0:
         return torch.empty(0, dtype=torch.long)
     scores = weight.detach().abs().flatten().masked_fill(~mask.flatten(), math.inf)
-    return torch.topk(scores, count, largest=False).indices
+    return torch.sort(scores, stable=True).indices[:count]  # ties: the smaller flat index first
 
 
 def top_inactive(scores: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tensor:
@@ -85,7 +85,7 @@ def top_inactive(scores: torch.Tensor, mask: torch.Tensor, count: int) -> torch.
     if count == 0:
         return torch.empty(0, dtype=torch.long)
     masked = scores.detach().flatten().masked_fill(mask.flatten(), -math.inf)
-    return torch.topk(masked, count).indices
+    return torch.sort(masked, descending=True, stable=True).indices[:count]  # ties: the smaller index first
 
 
 def prune_and_grow(

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from fedmef.config import RunConfig
-from fedmef.data import ClientData, Split, client_data, load_dataset
-from fedmef.models import ConvSpec, build_model, prunable_layers
+from fedmef.data import Split, load_dataset
+from fedmef.models import ConvSpec, build_model, prunable_layers, set_masks
 from fedmef.sparsity import random_masks, sparse_init_scale
 
 INPUT_SHAPES = {"digits": (1, 8, 8), "cifar10": (3, 32, 32)}
@@ -37,9 +37,7 @@ def initial_model(config: RunConfig) -> nn.Module:
     layers = prunable_layers(model)
     if config.flags.sparse:
         shapes = {name: tuple(layer.weight.shape) for name, layer in layers.items()}
-        masks = random_masks(shapes, config.density, torch.Generator().manual_seed(config.seed))
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name])
+        set_masks(model, random_masks(shapes, config.density, torch.Generator().manual_seed(config.seed)))
     with torch.no_grad():
         for layer in layers.values():
             if not getattr(layer, "scaled", False):
@@ -51,14 +49,6 @@ def initial_model(config: RunConfig) -> nn.Module:
 
 def test_set(config: RunConfig) -> Split:
     return load_dataset(config.dataset, config.data_path, config.test_fraction, config.seed)[1]
-
-
-def partition(config: RunConfig, partition_id: int, num_partitions: int) -> ClientData:
-    train, _ = load_dataset(config.dataset, config.data_path, config.test_fraction, config.seed)
-    return client_data(
-        train, num_partitions, partition_id, config.partition, config.dirichlet_alpha,
-        config.validation_fraction, config.seed,
-    )  # fmt: skip
 
 
 def tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:

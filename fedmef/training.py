@@ -7,9 +7,8 @@ One local step on batch (x, y) with learning rate lr and extrusion coefficient l
     w   <- w * mask                                 for every prunable weight
 
 Plain SGD, no momentum: no optimizer state, which keeps the exported step small. Batches are
-fixed-size (a permutation per epoch, the last incomplete batch dropped; clients with fewer
-samples than a batch wrap around) so exported graphs keep static shapes and every backend sees
-identical batches. The growth signal is the gradient of the loss w.r.t. each layer's used weight
+fixed-size and come from the contract's language-neutral order (``protocol.batches``), so
+exported graphs keep static shapes and every client, in any language, sees identical batches. The growth signal is the gradient of the loss w.r.t. each layer's used weight
 on one batch after training, read at inactive positions.
 """
 
@@ -23,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedmef import extrusion
+from fedmef import extrusion, protocol
 from fedmef.extrusion import ExtrusionSchedule
 from fedmef.models import prunable_layers
 from fedmef.sparsity import top_inactive
@@ -51,22 +50,8 @@ class LocalPlan:
     seed: int = 0
 
 
-def batch_indices(num_samples: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
-    """Fixed-size batches: a seeded permutation per epoch, last incomplete batch dropped."""
-    if num_samples == 0:
-        raise ValueError("client has no training samples")
-    rng = np.random.default_rng(seed)
-    batches = []
-    for _ in range(epochs):
-        order = rng.permutation(num_samples)
-        if num_samples < batch_size:
-            order = np.resize(order, batch_size)
-        batches += [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
-    return batches
-
-
 def steps_per_round(num_samples: int, plan: LocalPlan) -> int:
-    return len(batch_indices(num_samples, plan.batch_size, plan.epochs, plan.seed))
+    return len(protocol.batches(num_samples, plan.batch_size, plan.epochs, plan.seed))
 
 
 def extrusion_schedule(plan: LocalPlan, steps: int) -> ExtrusionSchedule | None:
@@ -94,7 +79,7 @@ def local_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: LocalP
     """Train ``model`` in place on (x, y) as the plan says; returns the mean training loss."""
     layers = prunable_layers(model)
     weights = {name: layer.weight for name, layer in layers.items()}
-    batches = batch_indices(len(x), plan.batch_size, plan.epochs, plan.seed)
+    batches = protocol.batches(len(x), plan.batch_size, plan.epochs, plan.seed)
     norms = (extrusion.marked_norm(extrusion.marked_values(weights, plan.marked)) for _ in iter(int, 1))
     model.train()
     losses = []

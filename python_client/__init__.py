@@ -1,1 +1,1 @@
-"""Python client of FedMef (``fedmef.client``): Flower ClientApp and its training backends."""
+"""Python client of FedMef (``python_client``): Flower ClientApp and its training backends."""

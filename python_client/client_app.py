@@ -1,34 +1,45 @@
-"""Flower ClientApp: load the round's sparse state, train locally with a backend, reply sparsely.
+"""Flower ClientApp: the contract's client round (``docs/protocol.md``), run by a backend.
 
-Train reply: ``update`` (``v/`` values at active positions, ``d/`` dense parameters, and on
-adjustment rounds the ``gi/``/``gv/`` growth signal) and ``metrics`` (num-examples, train-loss,
-seconds). Any failure becomes an error reply, so the server's round goes on without this client.
+A train instruction carries the sparse state, the plan and (for exported backends) the manifest
+and any files this node lacks; the reply carries the sparse update and metrics. With a manifest
+the round runs the exported graphs (``rounds.GraphBackend``: numpy + the runtime, no torch); a node
+started with ``--node-config 'backend="torch"'`` runs the eager reference instead. Any failure
+becomes an error reply naming it, so the server's round goes on without this client.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedmef import protocol
+from fedmef import protocol as p
 from fedmef.config import RunConfig
-from fedmef.export.manifest import Manifest
-from fedmef.task import make_model, partition, tensors
-from fedmef.training import batch_indices, evaluate
+from fedmef.manifest import Manifest
+from fedmef.partitions import partition
 
 from .artifacts import ArtifactStore, default_root
-from .backends import make_backend
 
 app = ClientApp()
-CLIENT_ERROR = 1
 
 
-def arrays_of(record: ArrayRecord) -> protocol.Arrays:
+@cache
+def store_at(root: Path) -> ArtifactStore:
+    """One store per directory for the process's lifetime, so opened graphs outlive a round."""
+    return ArtifactStore(root)
+
+
+def arrays_of(record: ArrayRecord) -> p.Arrays:
     return {key: value.numpy() for key, value in record.items()}
+
+
+def to_record(arrays: p.Arrays) -> ArrayRecord:
+    return ArrayRecord(array_dict={key: Array(np.ascontiguousarray(value)) for key, value in arrays.items()})
 
 
 def guarded(handler):
@@ -39,62 +50,60 @@ def guarded(handler):
             return handler(msg, context)
         except Exception as error:  # noqa: BLE001 - reported to the server, not swallowed
             traceback.print_exc()
-            return msg.create_error_reply(Error(code=CLIENT_ERROR, reason=f"{type(error).__name__}: {error}"))
+            return msg.create_error_reply(Error(code=p.CLIENT_ERROR, reason=f"{type(error).__name__}: {error}"))
 
     wrapper.__name__ = handler.__name__
     return wrapper
 
 
-def client_task(config: RunConfig, node_config: dict):
-    """This node's data share and a fresh model of the run's architecture."""
-    data = partition(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
-    return data, make_model(config)
+def backend_for(config: RunConfig, node_config: dict, store: ArtifactStore, plan: dict, files: p.Arrays):
+    """The exported graphs of the plan's manifest, or the eager reference for a ``torch`` node."""
+    if node_config.get("backend", config.backend) == "torch":
+        from .eager import EagerBackend  # torch only where it is used
+
+        return EagerBackend(config)
+    if p.MANIFEST not in plan:
+        raise ValueError(f"backend {config.backend!r} needs the round's manifest, and none was sent")
+    manifest = Manifest.from_json(plan[p.MANIFEST])
+    store.receive(manifest, p.with_prefix(p.FILE, files))
+    return store.backend(manifest)
 
 
 def local_round(
-    config: RunConfig, node_config: dict, store: ArtifactStore,
-    state: protocol.Arrays, scalars: dict, files: protocol.Arrays,
-) -> tuple[protocol.Arrays, dict]:  # fmt: skip
-    """One client round without Flower types: (sparse update, metrics)."""
+    config: RunConfig, node_config: dict, store: ArtifactStore, state: p.Arrays, plan: dict, files: p.Arrays
+) -> tuple[p.Arrays, dict]:
+    """One client train round without Flower types: (sparse update, metrics)."""
     start = time.perf_counter()
-    data, model = client_task(config, node_config)
-    protocol.decode_state(model, state)
-    plan = protocol.decode_plan(scalars, state)
-    runner = None
-    if "manifest" in scalars:  # the server exported this round's step: run it, not eager PyTorch
-        manifest = Manifest.from_json(scalars["manifest"])
-        store.receive(manifest, {key.removeprefix("file/"): value for key, value in files.items()})
-        runner = store.runner(manifest)
-    # a node may insist on the eager reference (node config backend="torch") and ignore the artifact
-    name = node_config.get("backend", config.backend)
-    backend = make_backend(name, runner if name != "torch" else None)
-    x, y = tensors(data.train)
-    loss = backend.train(model, x, y, plan)
-    update = protocol.encode_state(model, with_masks=False)
-    if plan.growth_counts:
-        batch = batch_indices(len(x), plan.batch_size, 1, plan.seed + 1)[0]
-        update |= protocol.encode_growth(backend.growth(model, x[batch], y[batch], plan.growth_counts))
-    return update, {"num-examples": len(x), "train-loss": loss, "seconds": time.perf_counter() - start}
+    data = partition(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
+    backend = backend_for(config, node_config, store, plan, files)
+    update, loss = backend.train(state, plan, data.train.x, data.train.y)
+    return update, {p.NUM_EXAMPLES: len(data.train), p.TRAIN_LOSS: loss, p.SECONDS: time.perf_counter() - start}
+
+
+def local_evaluation(
+    config: RunConfig, node_config: dict, store: ArtifactStore, state: p.Arrays, plan: dict, files: p.Arrays
+) -> dict:
+    data = partition(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
+    split = data.validation if len(data.validation) else data.train
+    loss, accuracy = backend_for(config, node_config, store, plan, files).evaluate(state, split.x, split.y)
+    return {p.NUM_EXAMPLES: len(split), p.LOSS: loss, p.ACCURACY: accuracy}
+
+
+def _inputs(msg: Message, context: Context):
+    content = msg.content
+    return (RunConfig.from_run_config(context.run_config), context.node_config, store_at(default_root(context.node_id)),
+            arrays_of(content[p.STATE]), dict(content[p.PLAN]), arrays_of(content[p.ARTIFACTS]))  # fmt: skip
 
 
 @app.train()
 @guarded
 def train(msg: Message, context: Context) -> Message:
-    config = RunConfig.from_run_config(context.run_config)
-    store = ArtifactStore(default_root(context.node_id))
-    content = msg.content
-    state, scalars, files = arrays_of(content["state"]), dict(content["plan"]), arrays_of(content["artifacts"])
-    update, metrics = local_round(config, context.node_config, store, state, scalars, files)
-    record = ArrayRecord(array_dict={key: Array(np.ascontiguousarray(value)) for key, value in update.items()})
-    return Message(RecordDict({"update": record, "metrics": MetricRecord(metrics)}), reply_to=msg)
+    update, metrics = local_round(*_inputs(msg, context))
+    return Message(RecordDict({p.UPDATE: to_record(update), p.METRICS: MetricRecord(metrics)}), reply_to=msg)
 
 
 @app.evaluate()
 @guarded
-def evaluate_local(msg: Message, context: Context) -> Message:
-    data, model = client_task(RunConfig.from_run_config(context.run_config), context.node_config)
-    protocol.decode_state(model, arrays_of(msg.content["state"]))
-    split = data.validation if len(data.validation) else data.train
-    loss, accuracy = evaluate(model, *tensors(split))
-    metrics = {"num-examples": len(split), "loss": loss, "accuracy": accuracy}
-    return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)
+def evaluate(msg: Message, context: Context) -> Message:
+    metrics = local_evaluation(*_inputs(msg, context))
+    return Message(RecordDict({p.METRICS: MetricRecord(metrics)}), reply_to=msg)

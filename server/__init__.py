@@ -1,1 +1,1 @@
-"""Server side of FedMef (``fedmef.server``): Flower ServerApp, schedule, aggregation, run directory."""
+"""Server side of FedMef (``server``): Flower ServerApp, schedule, aggregation, run directory."""

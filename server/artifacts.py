@@ -16,9 +16,10 @@ import numpy as np
 from torch import nn
 
 from fedmef.config import BACKEND_RUNTIMES, RunConfig
-from fedmef.export.exporter import export_cached
-from fedmef.export.layout import GraphKey
-from fedmef.export.manifest import Manifest
+from export.exporter import export_cached
+from export.layout import GraphKey
+from fedmef.manifest import Manifest
+from fedmef import protocol as p
 from fedmef.task import INPUT_SHAPES, NUM_CLASSES
 
 
@@ -30,7 +31,7 @@ def graph_key(config: RunConfig, model: nn.Module) -> GraphKey:
         fuse_relu=config.sap_fuse_relu,
         # ExecuTorch's portable conv kernels are slow; convs written as im2col + mm use its optimized mm
         conv="im2col" if config.backend == "executorch" else "direct",
-        weight_decay=config.weight_decay,
+        weight_decay=config.weight_decay, extrusion=config.flags.extrusion, penalty=config.bae_penalty,
     )  # fmt: skip
 
 
@@ -52,7 +53,7 @@ class RoundExporter:
         files = {}
         for entry in manifest.files:
             if entry.sha256 not in sent:
-                files[f"file/{entry.name}"] = np.fromfile(directory / entry.name, dtype=np.uint8)
+                files[p.FILE + entry.name] = np.fromfile(directory / entry.name, dtype=np.uint8)
         return files
 
     def delivered(self, node: int, manifest: Manifest) -> None:

@@ -1,6 +1,6 @@
 """Start a local FedMef federation with ``flwr run`` and check that it really finished.
 
-``python -m fedmef.server.launch [--supernodes N] [key=value ...]`` runs the app in Flower's local
+``python -m server.launch [--supernodes N] [key=value ...]`` runs the app in Flower's local
 simulation (``num-supernodes`` clients), streams its progress, then
 
 * fails unless the run directory holds a finished ``report.md`` (``flwr run`` exits 0 even when

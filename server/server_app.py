@@ -1,23 +1,26 @@
-"""Flower ServerApp: one FedMef round is sample -> send -> train -> aggregate -> adjust -> evaluate.
+"""Flower ServerApp: one FedMef round is sample -> ship -> train -> aggregate -> adjust -> log.
 
 The server owns the global sparse model and the schedule (``schedule.py``). Each round it sends
-the sparse state, the marked set (extrusion rounds) and the growth counts (adjustment rounds);
-after aggregating the clients' sparse updates it prunes/grows on adjustment rounds, evaluates
-on the central test set and appends a row to the run directory.
+the sparse state, the plan (the schedule's scalars, the marked set on extrusion rounds, growth
+counts on adjustment rounds) and, for exported backends, the manifest and the files a node lacks;
+after aggregating the clients' sparse updates it prunes/grows on adjustment rounds, evaluates on
+the central test set and appends a row to the run directory. Records and keys: ``docs/protocol.md``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from fedmef import protocol
+from fedmef import protocol as p
+from fedmef import wire
 from fedmef.config import RunConfig
-from fedmef.models import prunable_layers
+from fedmef.models import prunable_layers, set_masks
 from fedmef.sparsity import adjustment_counts, layer_densities, prune_and_grow
 from fedmef.task import initial_model, tensors, test_set
 from fedmef.training import evaluate
@@ -36,8 +39,34 @@ def main(grid: Grid, context: Context) -> None:
     Federation(grid, config).run()
 
 
-def to_record(arrays: protocol.Arrays) -> ArrayRecord:
+def to_record(arrays: p.Arrays) -> ArrayRecord:
     return ArrayRecord(array_dict={key: Array(np.ascontiguousarray(value)) for key, value in arrays.items()})
+
+
+@dataclass
+class Shipment:
+    """What one round sends: shared state and plan, and per node the files it still lacks."""
+
+    state: p.Arrays
+    plan: dict
+    files: dict[int, p.Arrays]
+    manifest: object = None
+    export_seconds: float = 0.0
+
+    def message(self, node: int, message_type: str) -> Message:
+        content = {p.STATE: to_record(self.state), p.PLAN: ConfigRecord(self.plan),
+                   p.ARTIFACTS: to_record(self.files.get(node, {}))}  # fmt: skip
+        return Message(content=RecordDict(content), dst_node_id=node, message_type=message_type)
+
+    def bytes_to(self, node: int) -> int:
+        return p.payload_bytes(self.state | self.files.get(node, {}))
+
+
+@dataclass
+class Replies:
+    updates: list[tuple[p.Arrays, int]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    failures: int = 0
 
 
 class Federation:
@@ -47,7 +76,7 @@ class Federation:
         self.layers = prunable_layers(self.model)
         self.test_x, self.test_y = tensors(test_set(config))
         self.rundir = RunDirectory(config, list(self.layers))
-        self.dense_bytes = 4 * sum(p.numel() for p in self.model.parameters())
+        self.dense_bytes = 4 * sum(param.numel() for param in self.model.parameters())
         cache = Path(config.output_dir).expanduser().resolve() / "export-cache"
         self.exporter = RoundExporter(config, cache) if config.backend != "torch" else None
 
@@ -57,10 +86,24 @@ class Federation:
             self.round(round_phase(self.config, round_num))
         self.rundir.finish(self.model, self.evaluate_on_clients())
         final = self.rundir.rows[-1]
-        print(
-            f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}",
-            flush=True,
-        )
+        print(f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}",
+              flush=True)  # fmt: skip
+
+    def round(self, phase: RoundPhase) -> None:
+        start = time.perf_counter()
+        nodes = self.sample(phase.round)
+        plan, marked = wire.encode_plan(local_plan(self.config, phase, self.model), phase.round)
+        shipment = self.ship(nodes, wire.encode_state(self.model) | marked, plan)
+        replies = self.collect(phase.round, self.grid.send_and_receive(
+            [shipment.message(node, p.TRAIN) for node in nodes], timeout=self.config.round_timeout), shipment)
+        replies.failures += len(nodes) - len(replies.updates) - replies.failures  # no reply at all
+        pre_adjust_accuracy = float("nan")
+        if replies.updates:
+            wire.decode_state(self.model, weighted_average(replies.updates))
+            if phase.adjust:  # accuracy right before and after the cut isolates its damage, which BaE shrinks
+                pre_adjust_accuracy = evaluate(self.model, self.test_x, self.test_y)[1]
+                self.adjust(replies.updates, phase.fraction)
+        self.log(phase, nodes, shipment, replies, pre_adjust_accuracy, time.perf_counter() - start)
 
     def sample(self, round_num: int) -> list[int]:
         nodes = sorted(self.grid.get_node_ids())
@@ -68,91 +111,78 @@ class Federation:
         rng = np.random.default_rng(self.config.seed * 7919 + round_num)
         return [nodes[i] for i in rng.choice(len(nodes), size=count, replace=False)]  # ids exceed int64
 
-    def round(self, phase: RoundPhase) -> None:
-        start = time.perf_counter()
-        scalars, plan_arrays = protocol.encode_plan(local_plan(self.config, phase, self.model))
-        state = protocol.encode_state(self.model) | plan_arrays
-        nodes = self.sample(phase.round)
-        export_seconds, files = 0.0, {node: {} for node in nodes}
-        if self.exporter:
-            manifest, directory, export_seconds = self.exporter.export(self.model)
-            scalars["manifest"] = manifest.to_json()
-            files = {node: self.exporter.payload(node, manifest, directory) for node in nodes}
-        messages = [
-            Message(
-                content=RecordDict(
-                    {"state": to_record(state), "plan": ConfigRecord(scalars), "artifacts": to_record(files[node])}
-                ),
-                dst_node_id=node,
-                message_type="train",
-            )
-            for node in nodes
-        ]
-        replies = list(self.grid.send_and_receive(messages, timeout=self.config.round_timeout))
-        updates, losses, failures = [], [], 0
+    def ship(self, nodes: list[int], state: p.Arrays, plan: dict) -> Shipment:
+        """The round's export (cached across rounds) in the plan, and each node's missing files."""
+        if not self.exporter:
+            return Shipment(state, plan, {})
+        manifest, directory, seconds = self.exporter.export(self.model)
+        files = {node: self.exporter.payload(node, manifest, directory) for node in nodes}
+        return Shipment(state, plan | {p.MANIFEST: manifest.to_json()}, files, manifest, seconds)
+
+    def collect(self, round_num: int, replies, shipment: Shipment) -> Replies:
+        out = Replies()
         for reply in replies:
-            if self.exporter and reply.has_error():
-                self.exporter.forget(reply.metadata.src_node_id)
-            elif self.exporter:
-                self.exporter.delivered(reply.metadata.src_node_id, manifest)
+            node = reply.metadata.src_node_id
             if reply.has_error():
-                failures += 1
-                print(
-                    f"[fedmef] round {phase.round}: client error {reply.error.code}: {reply.error.reason}", flush=True
-                )
+                out.failures += 1
+                if self.exporter:
+                    self.exporter.forget(node)
+                print(f"[fedmef] round {round_num}: client error {reply.error.code}: {reply.error.reason}", flush=True)
                 continue
-            arrays = {key: value.numpy() for key, value in reply.content["update"].items()}
-            metrics = reply.content["metrics"]
-            updates.append((arrays, int(metrics["num-examples"])))
-            losses.append(float(metrics["train-loss"]))
-        failures += len(nodes) - len(replies)
-        if updates:
-            protocol.decode_state(self.model, weighted_average(updates))
-        pre_adjust_accuracy = float("nan")
-        if updates and phase.adjust:
-            # accuracy right before and after the cut isolates its damage, which BaE is meant to shrink
-            pre_adjust_accuracy = evaluate(self.model, self.test_x, self.test_y)[1]
-            self.adjust(updates, phase.fraction)
-        loss, accuracy = evaluate(self.model, self.test_x, self.test_y)
-        row = {
-            "round": phase.round, "accuracy": accuracy, "loss": loss, "pre_adjust_accuracy": pre_adjust_accuracy,
-            "train_loss": float(np.mean(losses)) if losses else float("nan"),
-            "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
-            "clients": len(updates), "failures": failures,
-            "bytes_down": sum(protocol.payload_bytes(state | files[node]) for node in nodes),
-            "bytes_up": sum(protocol.payload_bytes(arrays) for arrays, _ in updates),
-            "dense_bytes": self.dense_bytes, "seconds": time.perf_counter() - start,
-            "export_seconds": export_seconds,
-        }  # fmt: skip
-        masks = {name: layer.mask for name, layer in self.layers.items()}
-        row.update({f"density/{name}": d for name, d in layer_densities(masks).items()})
-        self.rundir.log(row)
-        tags = "".join([" [extrude]" if phase.extrude else "", " [prune/grow]" if row["adjusted"] else ""])
-        print(
-            f"[fedmef] round {phase.round:3d}/{self.config.num_rounds}: test acc {100 * accuracy:6.2f} % "
-            f"loss {loss:.4f} | {len(updates)} clients, {row['seconds']:.1f} s{tags}",
-            flush=True,
-        )
+            if self.exporter:
+                self.exporter.delivered(node, shipment.manifest)
+            metrics = reply.content[p.METRICS]
+            out.updates.append((arrays_of(reply.content[p.UPDATE]), int(metrics[p.NUM_EXAMPLES])))
+            out.losses.append(float(metrics[p.TRAIN_LOSS]))
+        return out
 
-    def evaluate_on_clients(self) -> dict[str, float]:
-        """Federated evaluation of the final model on every client's local validation split."""
-        content = RecordDict({"state": to_record(protocol.encode_state(self.model))})
-        nodes = sorted(self.grid.get_node_ids())
-        messages = [Message(content=content.copy(), dst_node_id=node, message_type="evaluate") for node in nodes]
-        replies = self.grid.send_and_receive(messages, timeout=self.config.round_timeout)
-        metrics = [reply.content["metrics"] for reply in replies if not reply.has_error()]
-        total = sum(int(m["num-examples"]) for m in metrics)
-        if not total:
-            return {"clients": 0}
-        accuracy = sum(float(m["accuracy"]) * int(m["num-examples"]) for m in metrics) / total
-        print(f"[fedmef] federated validation accuracy {100 * accuracy:.2f} % over {len(metrics)} clients", flush=True)
-        return {"clients": len(metrics), "accuracy": accuracy, "examples": total}
-
-    def adjust(self, updates: list[tuple[protocol.Arrays, int]], fraction: float) -> None:
+    def adjust(self, updates: list[tuple[p.Arrays, int]], fraction: float) -> None:
         weights = {name: layer.weight.detach() for name, layer in self.layers.items()}
         masks = {name: layer.mask.bool() for name, layer in self.layers.items()}
         scores = growth_scores(updates, {name: w.numel() for name, w in weights.items()})
         new_weights, new_masks = prune_and_grow(weights, masks, scores, adjustment_counts(masks, fraction))
         for name, layer in self.layers.items():
             layer.weight.data.copy_(new_weights[name])
-            layer.mask.copy_(new_masks[name].to(layer.mask.dtype))
+        set_masks(self.model, new_masks)
+
+    def log(self, phase: RoundPhase, nodes, shipment: Shipment, replies: Replies, pre_adjust: float, seconds: float):
+        loss, accuracy = evaluate(self.model, self.test_x, self.test_y)
+        updates = replies.updates
+        row = {
+            "round": phase.round, "accuracy": accuracy, "loss": loss, "pre_adjust_accuracy": pre_adjust,
+            "train_loss": float(np.mean(replies.losses)) if replies.losses else float("nan"),
+            "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
+            "clients": len(updates), "failures": replies.failures,
+            "bytes_down": sum(shipment.bytes_to(node) for node in nodes),
+            "bytes_up": sum(p.payload_bytes(arrays) for arrays, _ in updates),
+            "dense_bytes": self.dense_bytes, "seconds": seconds, "export_seconds": shipment.export_seconds,
+        }  # fmt: skip
+        masks = {name: layer.mask for name, layer in self.layers.items()}
+        row.update({f"density/{name}": d for name, d in layer_densities(masks).items()})
+        self.rundir.log(row)
+        tags = "".join([" [extrude]" if phase.extrude else "", " [prune/grow]" if row["adjusted"] else ""])
+        print(f"[fedmef] round {phase.round:3d}/{self.config.num_rounds}: test acc {100 * accuracy:6.2f} % "
+              f"loss {loss:.4f} | {len(updates)} clients, {seconds:.1f} s{tags}", flush=True)  # fmt: skip
+
+    def evaluate_on_clients(self) -> dict[str, float]:
+        """Federated evaluation of the final model on every client's local validation split."""
+        nodes = sorted(self.grid.get_node_ids())
+        shipment = self.ship(nodes, wire.encode_state(self.model), {})
+        messages = [shipment.message(node, p.EVALUATE) for node in nodes]
+        replies = self.grid.send_and_receive(messages, timeout=self.config.round_timeout)
+        metrics = []
+        for reply in replies:
+            if reply.has_error():
+                print(f"[fedmef] evaluation: client error {reply.error.code}: {reply.error.reason}", flush=True)
+            else:
+                metrics.append(reply.content[p.METRICS])
+        total = sum(int(m[p.NUM_EXAMPLES]) for m in metrics)
+        if not total:
+            return {"clients": 0}
+        accuracy = sum(float(m[p.ACCURACY]) * int(m[p.NUM_EXAMPLES]) for m in metrics) / total
+        print(f"[fedmef] federated validation accuracy {100 * accuracy:.2f} % over {len(metrics)} clients", flush=True)
+        return {"clients": len(metrics), "accuracy": accuracy, "examples": total}
+
+
+def arrays_of(record: ArrayRecord) -> p.Arrays:
+    return {key: value.numpy() for key, value in record.items()}

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from fedmef import extrusion
-from fedmef.export.layout import GraphKey
+from export.layout import GraphKey
 from fedmef.models import prunable_layers
 from fedmef.sparsity import random_masks
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from fedmef import protocol
-from fedmef.client import client_app
-from fedmef.client.artifacts import ArtifactStore
-from fedmef.client.backends import make_backend
+from python_client import client_app
+from python_client.artifacts import ArtifactStore
+from python_client.backends import make_backend
 from fedmef.config import RunConfig
-from fedmef.export.manifest import ArtifactError
-from fedmef.server.artifacts import RoundExporter
-from fedmef.server.schedule import local_plan, round_phase
+from export.manifest import ArtifactError
+from server.artifacts import RoundExporter
+from server.schedule import local_plan, round_phase
 from fedmef.task import initial_model
 
 NODE = {"partition-id": 1, "num-partitions": 3}

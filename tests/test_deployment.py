@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fedmef.server import launch
+from server import launch
 
 from .flower_support import free_port
 

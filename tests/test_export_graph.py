@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from fedmef.activation_pruning import standardize
-from fedmef.export.graph import packed_standardize, trace
-from fedmef.export.layout import GraphKey, layout_of
-from fedmef.export.sap import Compressed, Im2colConv, input_grad, weight_grad
-from fedmef.export.state import state_of
+from export.graph import packed_standardize, trace
+from export.layout import GraphKey, layout_of
+from export.sap import Compressed, Im2colConv, input_grad, weight_grad
+from export.state import state_of
 
 from .export_support import assert_close_state, batch, eager_step, keyed_model, marked_sets
 

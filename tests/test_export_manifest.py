@@ -9,12 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from fedmef.export.__main__ import main
-from fedmef.export.exporter import export, export_cached
-from fedmef.export.layout import GraphKey, Layout, layout_of
-from fedmef.export.manifest import ArtifactError, Manifest, sha256_of
-from fedmef.export.runtime import load_runner
-from fedmef.export.state import state_of
+from export.__main__ import main
+from export.exporter import export, export_cached
+from export.layout import GraphKey, Layout, layout_of
+from export.manifest import ArtifactError, Manifest, sha256_of
+from export.runtime import load_runner
+from export.state import state_of
 
 from .export_support import batch, keyed_model
 

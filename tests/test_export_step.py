@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from fedmef.export.exporter import export
-from fedmef.export.layout import GraphKey, layout_of
-from fedmef.export.runtime import load_runner
-from fedmef.export.state import load_state, state_of
+from export.exporter import export
+from export.layout import GraphKey, layout_of
+from export.runtime import load_runner
+from export.state import load_state, state_of
 from fedmef.models import prunable_layers
 from fedmef.training import LocalPlan, batch_indices, growth_signal, local_train
 

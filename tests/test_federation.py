@@ -21,7 +21,7 @@ import torch
 
 from fedmef.config import RunConfig
 from fedmef.models import prunable_layers
-from fedmef.server import launch
+from server import launch
 from fedmef.task import initial_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_bad_run_config_fails_before_flower_starts(flower_env, override, message
 
 
 def _import_location(path_entry: Path) -> str:
-    code = "import fedmef.server.server_app, fedmef.client.client_app as c; print(c.__file__)"
+    code = "import server.server_app, python_client.client_app as c; print(c.__file__)"
     program = f"import sys; sys.path.insert(0, {str(path_entry)!r}); {code}"
     return subprocess.run([sys.executable, "-c", program], check=True, capture_output=True, text=True).stdout.strip()
 

@@ -1,0 +1,93 @@
+"""An eager model and a ``LocalPlan`` in the wire format of ``protocol`` (server and eager client).
+
+``encode_state`` / ``decode_state`` convert between a model's weights and masks and the ``v/``,
+``m/``, ``d/`` arrays; ``encode_plan`` / ``decode_plan`` between a ``LocalPlan`` and the ``plan``
+record's scalars plus the ``x/`` marked sets; ``encode_growth`` writes ``gi/``/``gv/``. Sparse
+encoding makes the payload ~ nnz floats + 1 bit per weight down, nnz floats up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from fedmef import protocol as p
+from fedmef.models import prunable_layers, set_masks
+from fedmef.training import LocalPlan
+
+
+def _dense_params(model: nn.Module) -> dict[str, nn.Parameter]:
+    prunable = {f"{name}.weight" for name in prunable_layers(model)}
+    return {name: param for name, param in model.named_parameters() if name not in prunable}
+
+
+def encode_state(model: nn.Module, with_masks: bool = True) -> p.Arrays:
+    """Model weights (and masks) in the sparse wire format."""
+    arrays: p.Arrays = {}
+    for name, layer in prunable_layers(model).items():
+        mask = layer.mask.detach().flatten().bool().numpy()
+        arrays[p.VALUES + name] = layer.weight.detach().flatten().numpy()[mask].astype(np.float32)
+        if with_masks:
+            arrays[p.MASK + name] = p.mask_bits(mask)
+    for name, param in _dense_params(model).items():
+        arrays[p.DENSE + name] = param.detach().numpy().astype(np.float32)
+    return arrays
+
+
+def decode_state(model: nn.Module, arrays: p.Arrays) -> None:
+    """Load weights (and masks, when present) from the wire format into ``model`` in place."""
+    layers = prunable_layers(model)
+    masks = {}
+    for name, layer in layers.items():
+        if p.MASK + name in arrays:
+            positions = p.active_positions(arrays[p.MASK + name], layer.mask.numel())
+            masks[name] = torch.zeros(layer.mask.numel()).index_fill_(0, torch.from_numpy(positions).long(), 1.0)
+    set_masks(model, masks)
+    with torch.no_grad():
+        for name, layer in layers.items():
+            active = layer.mask.flatten().bool()
+            values = torch.from_numpy(np.asarray(arrays[p.VALUES + name], dtype=np.float32))
+            if values.numel() != int(active.sum()):
+                raise ValueError(f"layer {name}: {values.numel()} values for {int(active.sum())} active weights")
+            flat = torch.zeros(layer.weight.numel())
+            flat[active] = values
+            layer.weight.copy_(flat.view_as(layer.weight))
+        for name, param in _dense_params(model).items():
+            param.copy_(torch.from_numpy(np.asarray(arrays[p.DENSE + name], dtype=np.float32)).view_as(param))
+
+
+def encode_growth(signal: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> p.Arrays:
+    arrays = {p.GROWTH_INDICES + name: idx.numpy().astype(np.int32) for name, (idx, _) in signal.items()}
+    arrays |= {p.GROWTH_MAGNITUDES + name: mags.detach().numpy().astype(np.float32) for name, (_, mags) in signal.items()}
+    return arrays
+
+
+#: plan record key -> LocalPlan field
+_PLAN_FIELDS = {
+    p.EPOCHS: "epochs", p.BATCH_SIZE: "batch_size", p.SEED: "seed", p.LR: "lr", p.BASE_LR: "base_lr",
+    p.LAMBDA_STEP: "lambda_step", p.LAMBDA_MAX: "lambda_max", p.WINDOW_OFFSET: "window_offset_rounds",
+    p.WINDOW_ROUNDS: "window_rounds", p.WEIGHT_DECAY: "weight_decay", p.PENALTY: "penalty",
+}  # fmt: skip
+_FLOAT_KEYS = (p.WINDOW_OFFSET, p.WINDOW_ROUNDS)  # graph scalars travel as floats
+
+
+def encode_plan(plan: LocalPlan, round_num: int) -> tuple[dict, p.Arrays]:
+    """(scalars, arrays) of a plan: the ``plan`` record and the ``x/`` marked-set arrays."""
+    scalars = {key: getattr(plan, name) for key, name in _PLAN_FIELDS.items()}
+    scalars.update({key: float(scalars[key]) for key in _FLOAT_KEYS})
+    scalars[p.ROUND] = round_num
+    scalars[p.EXTRUDE] = 1.0 if plan.marked else 0.0
+    scalars.update({p.GROW + name: int(count) for name, count in plan.growth_counts.items()})
+    marked = {p.MARKED + name: idx.numpy().astype(np.int32) for name, idx in plan.marked.items()}
+    return scalars, marked
+
+
+def decode_plan(scalars: dict, arrays: p.Arrays) -> LocalPlan:
+    values = {name: scalars[key] for key, name in _PLAN_FIELDS.items()}
+    values.update({name: int(values[name]) for name in ("window_offset_rounds", "window_rounds")})
+    marked = {}
+    if scalars[p.EXTRUDE]:
+        marked = {name: torch.from_numpy(idx.astype(np.int64)) for name, idx in p.with_prefix(p.MARKED, arrays).items()}
+    growth = {name: int(count) for name, count in p.with_prefix(p.GROW, scalars).items()}
+    return LocalPlan(**values, marked=marked, growth_counts=growth)
