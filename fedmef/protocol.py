@@ -109,20 +109,32 @@ def growth_batch(num_samples: int, batch_size: int, seed: int) -> np.ndarray:
 # --- state packing (§6) -----------------------------------------------------------------------
 
 
-def pack(manifest: Manifest, graph: str, wire: Arrays, extra: dict | None = None) -> Arrays:
-    """The feeds of ``graph``: state inputs from the wire arrays, the rest (x, y, plan scalars,
+STATE_ROLES = ("values", "weight", "positions", "mask", "marked", "param")
+
+
+def pack_state(manifest: Manifest, graph: str, wire: Arrays) -> Arrays:
+    """The state inputs of ``graph`` (every role but data, plan and counter) from the wire arrays."""
+    return {spec.name: _checked(spec, _state_value(spec, wire)) for spec in manifest.inputs(graph)
+            if spec.role in STATE_ROLES}  # fmt: skip
+
+
+def pack(manifest: Manifest, graph: str, wire: Arrays, extra: dict) -> Arrays:
+    """All feeds of ``graph``: the state from the wire arrays, the rest (x, y, plan scalars, step
     counters) from ``extra``; every value cast and shape-checked against the manifest."""
-    extra = extra or {}
-    feeds = {}
+    feeds = pack_state(manifest, graph, wire)
     for spec in manifest.inputs(graph):
-        value = _state_value(spec, wire) if spec.layer is not None or spec.role == "param" else extra.get(spec.name)
-        if value is None:
-            raise KeyError(f"no value for graph input {spec.name!r} (role {spec.role})")
-        array = np.require(np.asarray(value, dtype=spec.dtype), requirements="C")
-        if tuple(array.shape) != tuple(spec.shape):
-            raise ValueError(f"input {spec.name!r}: shape {list(array.shape)}, the graph expects {list(spec.shape)}")
-        feeds[spec.name] = array
-    return feeds
+        if spec.role not in STATE_ROLES:
+            if spec.name not in extra:
+                raise KeyError(f"no value for graph input {spec.name!r} (role {spec.role})")
+            feeds[spec.name] = _checked(spec, extra[spec.name])
+    return {spec.name: feeds[spec.name] for spec in manifest.inputs(graph)}
+
+
+def _checked(spec: TensorSpec, value) -> np.ndarray:
+    array = np.require(np.asarray(value, dtype=spec.dtype), requirements="C")
+    if tuple(array.shape) != tuple(spec.shape):
+        raise ValueError(f"input {spec.name!r}: shape {list(array.shape)}, the graph expects {list(spec.shape)}")
+    return array
 
 
 def _state_value(spec: TensorSpec, wire: Arrays) -> np.ndarray:
