@@ -1,0 +1,52 @@
+package org.fedmef.core.contract;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
+import ai.onnxruntime.OrtSession;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@link Trainer} on ONNX Runtime's Java API ({@code ai.onnxruntime}, the same API as
+ * {@code onnxruntime-android}): one {@link OrtSession} per graph, with a configurable number of
+ * intra-op threads and warnings-and-above logging.
+ */
+public final class OrtTrainer implements Trainer {
+    /** The manifest runtime this trainer runs. */
+    public static final String RUNTIME = "onnxruntime";
+
+    private final int intraOpThreads;
+
+    /** @param intraOpThreads threads per operator; 0 leaves ONNX Runtime's default */
+    public OrtTrainer(int intraOpThreads) {
+        if (intraOpThreads < 0) {
+            throw new IllegalArgumentException("intra-op threads must be >= 0, got " + intraOpThreads);
+        }
+        this.intraOpThreads = intraOpThreads;
+    }
+
+    @Override
+    public GraphSession open(Manifest manifest, String graph, Path file) {
+        if (!RUNTIME.equals(manifest.runtime())) {
+            throw new ContractException("manifest runtime '" + manifest.runtime() + "' cannot run on " + RUNTIME);
+        }
+        Manifest.Graph spec = manifest.graph(graph);
+        List<String> outputs = new ArrayList<>();
+        for (Manifest.Output o : spec.outputs()) {
+            outputs.add(o.name());
+        }
+        OrtEnvironment env = OrtEnvironment.getEnvironment(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING);
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            options.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING);
+            if (intraOpThreads > 0) {
+                options.setIntraOpNumThreads(intraOpThreads);
+            }
+            OrtSession session = env.createSession(file.toString(), options);
+            return new OrtGraphSession(env, session, spec.file(), outputs);
+        } catch (OrtException e) {
+            throw new TrainerException(spec.file() + ": onnxruntime could not load the graph: " + e.getMessage(), e);
+        }
+    }
+}
