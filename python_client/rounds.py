@@ -77,7 +77,7 @@ class GraphBackend:
                                                                                              p.Y: y[index]}))
             losses.append(loss[:real])
             hits.append(correct[:real])
-        return float(np.concatenate(losses).astype(np.float64).mean()), float(np.concatenate(hits).sum() / len(x))
+        return float(np.concatenate(losses).astype(np.float64).mean()), float(np.concatenate(hits).sum()) / len(x)
 
 
 def _cast(manifest: Manifest, graph: str, feeds: dict) -> dict[str, np.ndarray]:
