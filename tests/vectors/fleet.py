@@ -179,6 +179,7 @@ def write(out_dir: Path) -> None:
                        for k, v in CONFIG.items() if not isinstance(v, list) or not isinstance(v[0], bytes)},
             "config_bytes_lists": {k: [b.hex() for b in v] for k, v in CONFIG.items()
                                    if isinstance(v, list) and isinstance(v[0], bytes)},
+            "config_order": list(CONFIG),
             "metrics": METRICS,
             "order": list(rd.keys()),
             "id": rd.object_id,
