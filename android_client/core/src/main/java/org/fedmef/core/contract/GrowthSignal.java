@@ -2,6 +2,7 @@ package org.fedmef.core.contract;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.fedmef.core.records.DType;
 import org.fedmef.core.records.NdArray;
@@ -15,18 +16,21 @@ final class GrowthSignal {
     private GrowthSignal() {
     }
 
-    static LinkedHashMap<String, NdArray> of(Manifest.Graph growth, Map<String, Integer> counts,
+    static LinkedHashMap<String, NdArray> of(List<Manifest.Output> growth, Map<String, Integer> counts,
                                              Map<String, NdArray> outputs) {
         LinkedHashMap<String, NdArray> indices = new LinkedHashMap<>();
         LinkedHashMap<String, NdArray> magnitudes = new LinkedHashMap<>();
         for (Map.Entry<String, Integer> e : counts.entrySet()) {
             String layer = e.getKey();
             int count = e.getValue();
-            int[] gi = indices(outputs.get(output(growth, OutputRole.GROWTH_INDICES, layer).name()));
-            float[] gv = outputs.get(output(growth, OutputRole.GROWTH_MAGNITUDES, layer).name()).toFloats();
+            Manifest.Output indexOutput = output(growth, OutputRole.GROWTH_INDICES, layer);
+            Manifest.Output magnitudeOutput = output(growth, OutputRole.GROWTH_MAGNITUDES, layer);
+            int[] gi = indexOutput == null ? new int[0] : indices(outputs.get(indexOutput.name()));
+            float[] gv = magnitudeOutput == null ? new float[0] : outputs.get(magnitudeOutput.name()).toFloats();
             if (count > gi.length || count > gv.length) {
                 throw new ContractException(Plan.GROW_PREFIX + layer + " asks for " + count
-                        + " growth candidates, the growth graph gives " + Math.min(gi.length, gv.length));
+                        + " growth candidates, the growth graph gives " + Math.min(gi.length, gv.length)
+                        + (indexOutput == null ? " (it has no growth output for layer '" + layer + "')" : ""));
             }
             indices.put("gi/" + layer, NdArray.ofInts(Arrays.copyOf(gi, count)));
             magnitudes.put("gv/" + layer, NdArray.ofFloats(Arrays.copyOf(gv, count)));
@@ -35,8 +39,9 @@ final class GrowthSignal {
         return indices;
     }
 
-    private static Manifest.Output output(Manifest.Graph growth, OutputRole role, String layer) {
-        for (Manifest.Output o : growth.outputs()) {
+    /** The growth output of {@code role} for {@code layer}, or null: a layer without one offers 0 candidates. */
+    private static Manifest.Output output(List<Manifest.Output> growth, OutputRole role, String layer) {
+        for (Manifest.Output o : growth) {
             if (o.role() == role && layer.equals(o.layer())) {
                 if (role == OutputRole.GROWTH_MAGNITUDES && o.dtype() != DType.FLOAT32) {
                     throw new ContractException("output '" + o.name() + "' must be float32");
@@ -44,8 +49,7 @@ final class GrowthSignal {
                 return o;
             }
         }
-        throw new ContractException("plan asks for " + Plan.GROW_PREFIX + layer + ", but the growth graph has no "
-                + role.wireName() + " output for layer '" + layer + "'");
+        return null;
     }
 
     private static int[] indices(NdArray a) {

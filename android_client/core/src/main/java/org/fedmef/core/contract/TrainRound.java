@@ -1,6 +1,7 @@
 package org.fedmef.core.contract;
 
 import java.io.IOException;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.fedmef.core.records.ArrayRecord;
@@ -45,13 +46,23 @@ final class TrainRound {
         LinkedHashMap<String, NdArray> update = packing.unpack(Manifest.STEP, state);
         Map<String, Integer> grow = plan.growCounts();
         if (!grow.isEmpty()) {
-            int[] batch = BatchOrder.growthBatch(train.count(), batchSize, plan.seed());
-            LinkedHashMap<String, NdArray> out = sessions.run(manifest, Manifest.GROWTH,
-                    feeds.of(Manifest.GROWTH, state, train.batchX(batch), train.batchY(batch), 0, order.length));
-            update.putAll(GrowthSignal.of(manifest.graph(Manifest.GROWTH), grow, out));
+            update.putAll(growth(manifest, feeds, state, train, plan, order.length));
         }
         double meanLoss = order.length == 0 ? 0.0 : losses / order.length;
         return new Reply(ArrayRecord.of(update), train.count(), meanLoss);
+    }
+
+    /** The growth signal for the plan's {@code grow/} counts, from the growth graph on the growth batch. */
+    private LinkedHashMap<String, NdArray> growth(Manifest manifest, Feeds feeds, PackedState state, Samples train,
+                                                  Plan plan, int steps) {
+        Map<String, Integer> counts = plan.growCounts();
+        if (!manifest.hasGraph(Manifest.GROWTH)) {
+            return GrowthSignal.of(Collections.<Manifest.Output>emptyList(), counts, new LinkedHashMap<String, NdArray>());
+        }
+        int[] batch = BatchOrder.growthBatch(train.count(), manifest.batchSize(), plan.seed());
+        LinkedHashMap<String, NdArray> out = sessions.run(manifest, Manifest.GROWTH,
+                feeds.of(Manifest.GROWTH, state, train.batchX(batch), train.batchY(batch), 0, steps));
+        return GrowthSignal.of(manifest.graph(Manifest.GROWTH).outputs(), counts, out);
     }
 
     private static String lossOutput(Manifest.Graph step) {
