@@ -5,6 +5,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.TensorInfo;
+import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -28,23 +29,27 @@ final class OrtTensors {
         switch (a.type()) {
             case FLOAT32: {
                 FloatBuffer b = direct(n * 4).asFloatBuffer();
-                b.put(a.toFloats()).rewind();
+                b.put(a.toFloats());
+                rewind(b);
                 return OnnxTensor.createTensor(env, b, shape);
             }
             case INT32: {
                 IntBuffer b = direct(n * 4).asIntBuffer();
-                b.put(a.toInts()).rewind();
+                b.put(a.toInts());
+                rewind(b);
                 return OnnxTensor.createTensor(env, b, shape);
             }
             case INT64: {
                 LongBuffer b = direct(n * 8).asLongBuffer();
-                b.put(a.toLongs()).rewind();
+                b.put(a.toLongs());
+                rewind(b);
                 return OnnxTensor.createTensor(env, b, shape);
             }
             case UINT8:
             case BOOL: {
                 ByteBuffer b = direct(n);
-                b.put(a.toBytes()).rewind();
+                b.put(a.toBytes());
+                rewind(b);
                 return OnnxTensor.createTensor(env, b, shape, a.type() == DType.BOOL
                         ? OnnxJavaType.BOOL : OnnxJavaType.UINT8);
             }
@@ -70,6 +75,11 @@ final class OrtTensors {
             default:
                 throw new ContractException("output of unsupported ONNX type " + info.type);
         }
+    }
+
+    /** Through {@link Buffer}: Java 9+ covariant overrides of {@code rewind()} do not exist on Android. */
+    private static void rewind(Buffer b) {
+        b.rewind();
     }
 
     private static ByteBuffer direct(int size) {
