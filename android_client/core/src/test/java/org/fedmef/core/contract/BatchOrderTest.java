@@ -82,6 +82,20 @@ class BatchOrderTest {
         }
     }
 
+    @Test
+    void matchesTheSharedRoundsBatchOrderAndGrowthBatch() throws Exception {
+        JsonObject plan = Vectors.json("round/plan.json").getAsJsonObject();
+        JsonObject expected = Vectors.json("round/batches.json").getAsJsonObject();
+        int n = PartitionDataSource.open(Vectors.require("round/data")).train().count();
+        int batchSize = plan.get("batch-size").getAsInt();
+        long seed = plan.get("seed").getAsLong();
+        assertArrayEquals(intMatrix(expected.getAsJsonArray("train")),
+                BatchOrder.batches(n, batchSize, plan.get("epochs").getAsInt(), seed));
+        JsonArray growth = new JsonArray();
+        growth.add(expected.getAsJsonArray("growth"));
+        assertArrayEquals(intMatrix(growth)[0], BatchOrder.growthBatch(n, batchSize, seed));
+    }
+
     static int[][] intMatrix(JsonArray rows) {
         int[][] out = new int[rows.size()][];
         for (int i = 0; i < out.length; i++) {
