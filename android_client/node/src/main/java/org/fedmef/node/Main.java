@@ -59,7 +59,8 @@ public final class Main {
         checkPartition(o.data, o.partitionId);
         try (RoundRunner runner = new RoundRunner(PartitionDataSource.open(o.data), new ArtifactStore(o.store),
                 new OrtTrainer(Runtime.getRuntime().availableProcessors()), Ticker.system())) {
-            NodeLoop loop = new NodeLoop(client, runner, millis(o.pollInterval), millis(o.linger), o.maxRounds);
+            NodeLoop loop = new NodeLoop(client, runner, millis(o.pollInterval), millis(o.linger), o.maxRounds,
+                    !o.keepRegistration);
             Thread main = Thread.currentThread();
             Thread hook = new Thread(() -> {
                 loop.stop();

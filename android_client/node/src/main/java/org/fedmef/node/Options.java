@@ -2,7 +2,9 @@ package org.fedmef.node;
 
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** The node's command line, parsed and checked (every error is an IllegalArgumentException). */
@@ -10,7 +12,8 @@ final class Options {
     static final String USAGE = String.join("\n",
             "usage: java -jar fedmef-node.jar --superlink HOST:PORT (--insecure | --root-certificates CA.pem)",
             "           --key NODE-KEY.pem [--data DIR] [--backend ort] [--store DIR] [--partition-id N]",
-            "           [--heartbeat-interval 30] [--poll-interval 2] [--linger 20] [--max-rounds N] [--smoke]",
+            "           [--heartbeat-interval 30] [--poll-interval 2] [--linger 20] [--max-rounds N]",
+            "           [--keep-registration] [--smoke]",
             "  --superlink           the SuperLink's Fleet API address (its --port, default 8000)",
             "  --insecure            plain http; or --root-certificates: https trusting this CA",
             "  --key                 PKCS#8 PEM node key; created when absent (its OpenSSH public key is",
@@ -23,7 +26,13 @@ final class Options {
             "  --poll-interval       seconds between polls when no instruction waits",
             "  --linger              seconds to stay online after the last instruction",
             "  --max-rounds          exit after answering N instructions (train or evaluate); 0 = never",
+            "  --keep-registration   on exit only deactivate; by default a node that registered itself also",
+            "                        unregisters (as flwr's SuperNode does), after which flwr 1.41 refuses its key",
             "  --smoke               register, activate, heartbeat, pull once, deactivate, unregister; exit");
+
+    private static final List<String> FLAGS = Arrays.asList("insecure", "smoke", "keep-registration", "help");
+    private static final List<String> VALUED = Arrays.asList("superlink", "root-certificates", "key", "data", "store",
+            "backend", "partition-id", "heartbeat-interval", "poll-interval", "linger", "max-rounds");
 
     final String superlink;
     final boolean insecure;
@@ -38,6 +47,7 @@ final class Options {
     final double linger;
     final int maxRounds;
     final boolean smoke;
+    final boolean keepRegistration;
 
     private Options(Map<String, String> v) {
         superlink = required(v, "superlink");
@@ -48,6 +58,7 @@ final class Options {
         }
         key = Paths.get(required(v, "key"));
         smoke = v.containsKey("smoke");
+        keepRegistration = v.containsKey("keep-registration");
         data = v.containsKey("data") ? Paths.get(v.get("data")) : null;
         store = v.containsKey("store") ? Paths.get(v.get("store")) : null;
         backend = v.containsKey("backend") ? v.get("backend") : "ort";
@@ -78,7 +89,7 @@ final class Options {
             int eq = name.indexOf('=');
             if (eq >= 0) {
                 values.put(name.substring(0, eq), name.substring(eq + 1));
-            } else if (name.equals("insecure") || name.equals("smoke") || name.equals("help")) {
+            } else if (FLAGS.contains(name)) {
                 values.put(name, "");
             } else if (i + 1 < args.length) {
                 values.put(name, args[++i]);
@@ -90,7 +101,7 @@ final class Options {
             throw new IllegalArgumentException("");
         }
         for (String name : values.keySet()) {
-            if (!USAGE.contains("--" + name + " ") && !USAGE.contains("--" + name + "\n") && !USAGE.contains("(--" + name)) {
+            if (!FLAGS.contains(name) && !VALUED.contains(name)) {
                 throw new IllegalArgumentException("unknown option --" + name);
             }
         }

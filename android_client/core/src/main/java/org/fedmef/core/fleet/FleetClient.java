@@ -41,6 +41,8 @@ public final class FleetClient implements AutoCloseable {
     public static final int PUBLIC_KEY_ALREADY_IN_USE = 23;
     /** Flower's error code when the SuperLink only accepts admin-registered nodes (HTTP 412). */
     public static final int REGISTRATION_DISABLED = 2001;
+    /** Flower's error code when no registered node has this key (HTTP 412). */
+    public static final int NODE_ACTIVATION_FAILED = 2004;
     private static final String PATH = "/v1/fleet/";
     private static final Logger LOG = Logger.getLogger(FleetClient.class.getName());
 
@@ -93,13 +95,27 @@ public final class FleetClient implements AutoCloseable {
         }
     }
 
-    /** ActivateNode: the SuperLink starts counting the node online; returns the node id. */
+    /**
+     * ActivateNode: the SuperLink starts counting the node online; returns the node id.
+     * Fails (412, code 2004) for a key with no live registration: never registered (with
+     * SuperNode auth an admin must run {@code flwr supernode register}), or unregistered earlier —
+     * flwr 1.41 keeps an unregistered key burnt until the SuperLink's state is reset.
+     */
     public long activate() throws IOException {
-        nodeId = call("activate-node", FleetOuterClass.ActivateNodeRequest.newBuilder()
-                .setPublicKey(ByteString.copyFrom(keys.publicKeyPem()))
-                .setHeartbeatInterval(heartbeatInterval).build(),
-                FleetOuterClass.ActivateNodeResponse.parser()).getNodeId();
-        return nodeId;
+        try {
+            nodeId = call("activate-node", FleetOuterClass.ActivateNodeRequest.newBuilder()
+                    .setPublicKey(ByteString.copyFrom(keys.publicKeyPem()))
+                    .setHeartbeatInterval(heartbeatInterval).build(),
+                    FleetOuterClass.ActivateNodeResponse.parser()).getNodeId();
+            return nodeId;
+        } catch (FleetException e) {
+            if (e.status() == 412 && e.code() == NODE_ACTIVATION_FAILED) {
+                throw new FleetException(PATH + "activate-node", 412, e.code(), e.detail()
+                        + " (this key has no live registration: register it with `flwr supernode register`, or, if"
+                        + " a node with this key unregistered before, use a new key: flwr does not reuse it)");
+            }
+            throw e;
+        }
     }
 
     /** The node id from {@link #activate()} (0 before). */

@@ -23,19 +23,25 @@ public final class NodeLoop {
     private final long pollMillis;
     private final long lingerMillis;
     private final int maxInstructions;
+    private final boolean unregisterOnExit;
     private final CountDownLatch stopped = new CountDownLatch(1);
 
     /**
      * @param pollMillis      wait between PullMessages calls when nothing was waiting
      * @param lingerMillis    time to stay online after the last instruction before deactivating
      * @param maxInstructions stop after this many instructions (0: never)
+     * @param unregisterOnExit whether a node that registered itself unregisters when it leaves, as
+     *                        flwr's own SuperNode does; flwr 1.41 never lets that key register again,
+     *                        so a node keeping its key file across runs passes false
      */
-    public NodeLoop(FleetClient client, MessageHandler handler, long pollMillis, long lingerMillis, int maxInstructions) {
+    public NodeLoop(FleetClient client, MessageHandler handler, long pollMillis, long lingerMillis, int maxInstructions,
+            boolean unregisterOnExit) {
         this.client = client;
         this.handler = handler;
         this.pollMillis = pollMillis;
         this.lingerMillis = lingerMillis;
         this.maxInstructions = maxInstructions;
+        this.unregisterOnExit = unregisterOnExit;
     }
 
     /** Asks {@link #run()} to finish (from another thread, e.g. a shutdown hook). */
@@ -65,7 +71,7 @@ public final class NodeLoop {
                 stopped.await(lingerMillis, TimeUnit.MILLISECONDS);
             }
         } finally {
-            leave(registered);
+            leave(registered && unregisterOnExit);
         }
         return handled;
     }
@@ -125,13 +131,13 @@ public final class NodeLoop {
         }
     }
 
-    private void leave(boolean registered) {
+    private void leave(boolean unregister) {
         try {
             client.deactivate();
-            if (registered) {
+            if (unregister) {
                 client.unregister();
             }
-            LOG.info("node left" + (registered ? " and unregistered" : ""));
+            LOG.info("node left" + (unregister ? " and unregistered" : ""));
         } catch (IOException e) {
             LOG.warning("could not leave cleanly: " + e.getMessage());
         } finally {

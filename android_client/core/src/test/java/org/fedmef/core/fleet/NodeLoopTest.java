@@ -44,7 +44,7 @@ class NodeLoopTest {
     void answersThenLeavesAndUnregisters() throws Exception {
         link.queue("evaluate", content(), Clock.systemUTC().millis() / 1000.0);
         MessageHandler echo = (type, content) -> content;
-        assertEquals(1, new NodeLoop(client(), echo, 10, 0, 1).run());
+        assertEquals(1, new NodeLoop(client(), echo, 10, 0, 1, true).run());
         assertTrue(link.paths().contains("push-messages"));
         assertEquals("unregister-node", link.paths().get(link.paths().size() - 1));
         assertEquals("deactivate-node", link.paths().get(link.paths().size() - 2));
@@ -56,7 +56,8 @@ class NodeLoopTest {
         MessageHandler failing = (type, content) -> {
             throw new IllegalStateException("step.onnx: sha256 mismatch,\nexpected a, got b");
         };
-        new NodeLoop(client(), failing, 10, 0, 1).run();
+        new NodeLoop(client(), failing, 10, 0, 1, false).run();
+        assertEquals("deactivate-node", link.paths().get(link.paths().size() - 1), "kept its registration");
         MessageOuterClass.Message wire = link.pushedMessage.getMessagesList(0);
         assertEquals(NodeLoop.CLIENT_ERROR, wire.getError().getCode());
         assertEquals("step.onnx: sha256 mismatch, expected a, got b", wire.getError().getReason());
@@ -64,7 +65,7 @@ class NodeLoopTest {
 
     @Test
     void stopEndsPollingAndStillLeaves() throws Exception {
-        NodeLoop loop = new NodeLoop(client(), (t, c) -> c, 20, 0, 0);
+        NodeLoop loop = new NodeLoop(client(), (t, c) -> c, 20, 0, 0, true);
         Thread stopper = new Thread(() -> {
             try {
                 Thread.sleep(200);
