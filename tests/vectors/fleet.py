@@ -174,7 +174,8 @@ def write(out_dir: Path) -> None:
         "numpy_version": np.__version__,
         "npy": npy_vectors(out_dir),
         "record_dict": {
-            "arrays": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "data": v.tobytes().hex()} for k, v in ARRAYS.items()},
+            "arrays": {k: {"dtype": str(v.dtype), "shape": list(v.shape), "data": v.tobytes().hex()}
+                       for k, v in ARRAYS.items()},
             "config": {k: {"type": type(v).__name__, "value": v.hex() if isinstance(v, bytes) else v}
                        for k, v in CONFIG.items() if not isinstance(v, list) or not isinstance(v[0], bytes)},
             "config_bytes_lists": {k: [b.hex() for b in v] for k, v in CONFIG.items()
