@@ -9,6 +9,7 @@ fail with advice. Imports only the standard library and pytest.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -110,3 +111,17 @@ def test_java_node_smoke_against_a_real_superlink(tmp_path):
         assert "HTTP 412 code 2004" in again.stderr and "use a new key" in again.stderr, again.stderr
     finally:
         stop(superlink)
+
+
+def test_committed_fleet_vectors_are_what_the_pinned_flwr_writes(tmp_path):
+    """The Java tests read tests/vectors/fleet/: it must be the output of its generator today."""
+    spec = importlib.util.spec_from_file_location("fleet_vectors", REPO / "tests" / "vectors" / "fleet.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.write(tmp_path)
+    committed = REPO / "tests" / "vectors" / "fleet"
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    for relative in written:
+        assert (tmp_path / relative).read_bytes() == (committed / relative).read_bytes(), (
+            f"{relative} is stale: run `python tests/vectors/fleet.py`")

@@ -12,7 +12,8 @@ Writes into the output folder:
   - ``big_arrays``: ids only, for arrays > 5 MiB that a test regenerates (chunking, and repeated
     chunks stored once);
   - ``signature``: a fixed P-256 key, its PEM and OpenSSH public key, and an ECDSA-SHA256 signature
-    of a fixed timestamp as flwr's Fleet auth checks it.
+    of a fixed timestamp as flwr's Fleet auth checks it (RFC 6979 deterministic, so the file is
+    reproducible).
 
 Imports only flwr, numpy, cryptography (a flwr dependency) and the standard library.
 """
@@ -144,7 +145,9 @@ def signature_vector() -> dict:
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         .decode(),
         "timestamp": SIGNED_TIMESTAMP,
-        "signature": base64.b64encode(key.sign(SIGNED_TIMESTAMP.encode(), ec.ECDSA(hashes.SHA256()))).decode(),
+        "signature": base64.b64encode(
+            key.sign(SIGNED_TIMESTAMP.encode(), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        ).decode(),
     }
 
 
