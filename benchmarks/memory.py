@@ -37,7 +37,8 @@ from export import executorch_backend, onnx_backend
 from export.graph import trace
 from export.layout import GraphKey, erk_nnz, example_inputs, layout_of
 from fedmef.memory import estimate
-from fedmef.models import prunable_layers
+from fedmef.models import prunable_layers, set_masks
+from python_client.runtimes import ort_options
 from fedmef.sparsity import random_masks
 
 HERE = Path(__file__).resolve().parent
@@ -48,9 +49,10 @@ MB = 2**20
 def variants(keep: float) -> dict[str, dict]:
     return {
         "dense": dict(layout="dense"),
+        # masked-dense as FedDST trains: no BaE marked tensors, no penalty (the key does not extrude)
         "masked-dense": dict(layout="masked"),
-        "fedmef-int32": dict(layout="sparse", scaled=True, keep=keep, encoding="int32"),
-        "fedmef-bits": dict(layout="sparse", scaled=True, keep=keep, encoding="bits"),
+        "fedmef-int32": dict(layout="sparse", scaled=True, keep=keep, encoding="int32", extrusion=True),
+        "fedmef-bits": dict(layout="sparse", scaled=True, keep=keep, encoding="bits", extrusion=True),
     }
 
 
@@ -81,15 +83,19 @@ def measure_child(runtime: str, path: str, inputs_path: str) -> None:
     inputs = [stored[name] for name in stored.files]
     shim = _shim()
     if runtime == "onnxruntime":
-        session = onnx_backend.ort.InferenceSession(
-            path, onnx_backend.session_options(threads=1, arena=False), providers=["CPUExecutionProvider"],
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            path, ort_options(threads=1, arena=False), providers=["CPUExecutionProvider"],
             disabled_optimizers=["ConstantFolding"],
         )  # fmt: skip
         feed = {i.name: stored[i.name] for i in session.get_inputs()}
         run = lambda: session.run(None, feed)  # noqa: E731
     else:
         data = Path(path).read_bytes()
-        module = executorch_backend._load_for_executorch_from_buffer(data)
+        from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+        module = _load_for_executorch_from_buffer(data)
         tensors = tuple(torch.from_numpy(a) for a in inputs)
         run = lambda: module.forward(tensors)  # noqa: E731
     Path("/proc/self/clear_refs").write_text("5")  # cross-check on the first (cold) call: peak RSS growth
@@ -119,10 +125,8 @@ def analytic(key: GraphKey, variant: str, density: float) -> int:
     model = key.build()
     layers = prunable_layers(model)
     if variant != "dense":
-        masks = random_masks({n: tuple(layer.weight.shape) for n, layer in layers.items()}, density,
-                             torch.Generator().manual_seed(0))  # fmt: skip
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name].float())
+        set_masks(model, random_masks({n: tuple(layer.weight.shape) for n, layer in layers.items()}, density,
+                                      torch.Generator().manual_seed(0)))  # fmt: skip
     x = torch.randn(key.batch_size, *key.input_shape)
     y = torch.randint(0, key.num_classes, (key.batch_size,))
     layout = {"dense": "dense", "masked-dense": "masked-dense"}.get(variant, "fedmef")
@@ -134,13 +138,14 @@ def run_row(model: str, variant: str, flags: dict, args, shim: Path, work: Path)
     base = GraphKey(model, shape, 10, args.batch, (), width=width, **flags)
     key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
     layout = layout_of(key)
-    example = example_inputs(layout, key.num_classes)
+    example = example_inputs(layout.inputs("step"), key.num_classes)
     row = {"model": model, "variant": variant, "analytic": analytic(key, variant, args.density)}
     start = time.perf_counter()
     gm, _ = trace(key, example)
     onnx_path = work / f"{model}-{variant}.onnx"
-    onnx_backend.write(gm, example, [s.name for s in layout.inputs], layout.outputs("step"), onnx_path)
-    named = {spec.name: tensor for spec, tensor in zip(layout.inputs, example, strict=True)}
+    onnx_backend.write(gm, example, list(layout.graph_inputs["step"]), [o.name for o in layout.outputs["step"]],
+                       onnx_path)  # fmt: skip
+    named = {spec.name: tensor for spec, tensor in zip(layout.inputs("step"), example, strict=True)}
     ort = measure("onnxruntime", onnx_path, named, shim, work)
     row.update(ort=ort["run_peak"] + ort["inputs"], ort_vmhwm=ort["vmhwm"], ort_seconds=ort["seconds"])
     if model in args.et:

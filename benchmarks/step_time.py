@@ -2,7 +2,7 @@
 
 Same model, batch, state and thread count (1) for every row; the median of ``--steps`` timed
 steps after ``--warmup`` untimed ones. The exported rows run the whole-step graphs through the
-client adapters (``export.runtime.load_runner``), i.e. exactly what a client executes.
+client's runtime adapters (``python_client.runtimes``), i.e. exactly what a client executes.
 
     python benchmarks/step_time.py [--model cnn] [--batch 32] [--steps 20]
 """
@@ -22,13 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from export import onnx_backend
 from export.exporter import export
-from export.layout import GraphKey, erk_nnz, layout_of
-from export.runtime import load_runner
-from export.state import state_of
-from fedmef.models import prunable_layers
+from export.layout import GraphKey, erk_nnz
+from fedmef import protocol as p
+from fedmef import wire
+from fedmef.manifest import Manifest
+from fedmef.models import prunable_layers, set_masks
 from fedmef.sparsity import random_masks
+from python_client.runtimes import open_graph
 
 HERE = Path(__file__).resolve().parent
 SHAPES = {"cnn": (1, 8, 8), "resnet18": (3, 32, 32), "mobilenetv2": (3, 32, 32)}
@@ -37,12 +38,8 @@ SHAPES = {"cnn": (1, 8, 8), "resnet18": (3, 32, 32), "mobilenetv2": (3, 32, 32)}
 def masked_model(key: GraphKey, density: float):
     model = key.build()
     layers = prunable_layers(model)
-    masks = random_masks({n: tuple(layer.weight.shape) for n, layer in layers.items()}, density,
-                         torch.Generator().manual_seed(0))  # fmt: skip
-    with torch.no_grad():
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name].float())
-            layer.weight.mul_(layer.mask)
+    set_masks(model, random_masks({n: tuple(layer.weight.shape) for n, layer in layers.items()}, density,
+                                  torch.Generator().manual_seed(0)))  # fmt: skip
     return model
 
 
@@ -63,12 +60,19 @@ def eager_step_timer(model, x, y):
     return step
 
 
-def state_stepper(runner, state, x, y):
-    """A step closure that carries the runner's state from one call to the next."""
-    current = {"state": state}
+def graph_stepper(directory: Path, model, x, y, threads: int = 1):
+    """A step closure running the exported step graph, carrying its state from one call to the next."""
+    manifest = Manifest.load(directory)
+    run = open_graph(manifest, "step", directory / manifest.file("step").name, threads)
+    extra = {p.X: x, p.Y: y, p.LR: 0.01, p.STEP: 0.0, p.STEPS: 1.0, p.BASE_LR: 0.01, p.EXTRUDE: 0.0,
+             p.LAMBDA_STEP: 0.0, p.LAMBDA_MAX: 0.0, p.WINDOW_OFFSET: 0.0, p.WINDOW_ROUNDS: 1.0}  # fmt: skip
+    feeds = p.pack(manifest, "step", wire.encode_state(model), extra)
+    outputs = manifest.graphs["step"].outputs
 
     def step():
-        current["state"] = runner.step(current["state"], x, y, 0.01, 0.0)[1]
+        for spec, value in zip(outputs, run(feeds), strict=True):
+            if spec.of:
+                feeds[spec.of] = value
 
     return step
 
@@ -100,10 +104,9 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "step_time.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    onnx_backend.Runner.options = onnx_backend.session_options(threads=1)
     shape = SHAPES[args.model]
     width = int(args.width) if args.width is not None and args.model != "mobilenetv2" else args.width
-    base = GraphKey(args.model, shape, 10, args.batch, (), width=width, scaled=True, keep=args.keep)
+    base = GraphKey(args.model, shape, 10, args.batch, (), width=width, scaled=True, keep=args.keep, extrusion=True)
     key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
     conv = {"onnxruntime": args.ort_conv, "executorch": args.et_conv}
     gen = np.random.default_rng(0)
@@ -118,8 +121,8 @@ def main() -> None:
             start = time.perf_counter()
             export(replace(key, conv=conv[runtime]), Path(tmp) / runtime, runtime)
             seconds = time.perf_counter() - start
-            runner = load_runner(Path(tmp) / runtime)
-            rows[label] = timed(state_stepper(runner, state_of(fedmef, layout_of(key)), x, y), args.warmup, args.steps)
+            stepper = graph_stepper(Path(tmp) / runtime, fedmef, x, y)
+            rows[label] = timed(stepper, args.warmup, args.steps)
             print(f"{label}: export {seconds:.1f} s", file=sys.stderr)
     lines = ["| step | ms/step |", "|---|---|"] + [f"| {name} | {ms:.2f} |" for name, ms in rows.items()]
     text = (f"# Step time\n\nCommand: `python benchmarks/step_time.py {' '.join(sys.argv[1:])}`\n\n"

@@ -35,8 +35,8 @@ def export(key: GraphKey, out_dir: str | Path, runtime: str) -> Manifest:
     start = time.perf_counter()
     layout = layout_of(key)
     files, graphs, extra = [], {}, {}
-    for graph, inputs in layout.inputs.items():
-        example = example_inputs(layout.specs(graph), key.num_classes)
+    for graph, inputs in layout.graph_inputs.items():
+        example = example_inputs(layout.inputs(graph), key.num_classes)
         gm, _ = trace(key, example, graph)
         path = out / f"{graph}{backend.EXTENSION}"
         outputs = layout.outputs[graph]

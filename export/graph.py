@@ -184,7 +184,7 @@ def step_function(key: GraphKey, kind: str = "step"):
         key = replace(key, keep=1.0)
     model = key.build()
     layout = layout_of(key, model)
-    names = list(layout.inputs[kind])
+    names = list(layout.graph_inputs[kind])
     trainable = [s.name for s in layout.trainable]
     weights = {s.name: s.layer for s in layout.trainable if s.layer is not None}
     forward = SparseForward(model, key, probes=kind == "growth")

@@ -106,13 +106,14 @@ class Layout:
     """Every graph input once (``tensors``) and, per graph, the input order and the outputs."""
 
     tensors: tuple[TensorSpec, ...]
-    inputs: dict[str, tuple[str, ...]]
+    graph_inputs: dict[str, tuple[str, ...]]
     outputs: dict[str, tuple[TensorSpec, ...]]
     prunable: tuple[str, ...]
 
-    def specs(self, graph: str) -> list[TensorSpec]:
+    def inputs(self, graph: str) -> list[TensorSpec]:
+        """The graph's inputs in feeding order (the manifest's ``Manifest.inputs``)."""
         by_name = {t.name: t for t in self.tensors}
-        return [by_name[name] for name in self.inputs[graph]]
+        return [by_name[name] for name in self.graph_inputs[graph]]
 
     @property
     def trainable(self) -> list[TensorSpec]:

@@ -11,10 +11,18 @@ the Python side. Everything is numpy: a client that runs exported graphs imports
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
-from fedmef.manifest import Manifest, TensorSpec
+from fedmef.manifest import TensorSpec
+
+
+class Described(Protocol):
+    """What packing needs of a manifest (the exporter's ``Layout`` has it too)."""
+
+    def inputs(self, graph: str) -> list[TensorSpec]: ...
+
 
 Arrays = dict[str, np.ndarray]
 
@@ -112,13 +120,13 @@ def growth_batch(num_samples: int, batch_size: int, seed: int) -> np.ndarray:
 STATE_ROLES = ("values", "weight", "positions", "mask", "marked", "param")
 
 
-def pack_state(manifest: Manifest, graph: str, wire: Arrays) -> Arrays:
+def pack_state(manifest: Described, graph: str, wire: Arrays) -> Arrays:
     """The state inputs of ``graph`` (every role but data, plan and counter) from the wire arrays."""
     return {spec.name: _checked(spec, _state_value(spec, wire)) for spec in manifest.inputs(graph)
             if spec.role in STATE_ROLES}  # fmt: skip
 
 
-def pack(manifest: Manifest, graph: str, wire: Arrays, extra: dict) -> Arrays:
+def pack(manifest: Described, graph: str, wire: Arrays, extra: dict) -> Arrays:
     """All feeds of ``graph``: the state from the wire arrays, the rest (x, y, plan scalars, step
     counters) from ``extra``; every value cast and shape-checked against the manifest."""
     feeds = pack_state(manifest, graph, wire)
@@ -174,11 +182,13 @@ def _scatter(positions: np.ndarray, values: np.ndarray, shape) -> np.ndarray:
     return dense.reshape(shape)
 
 
-def unpack(manifest: Manifest, graph: str, feeds: Arrays) -> Arrays:
+def unpack(manifest: Described, graph: str, feeds: Arrays) -> Arrays:
     """The update's ``v/`` and ``d/`` arrays from the trainable inputs of ``feeds``."""
     update, specs = {}, manifest.inputs(graph)
     masks = {s.layer: feeds[s.name].reshape(-1) != 0 for s in specs if s.role == "mask"}
     for spec in specs:
+        if spec.role not in ("values", "weight", "param"):
+            continue
         value = np.asarray(feeds[spec.name], dtype=np.float32)
         if spec.role == "values":
             update[VALUES + spec.layer] = value
@@ -189,7 +199,3 @@ def unpack(manifest: Manifest, graph: str, feeds: Arrays) -> Arrays:
             update[DENSE + spec.name] = value
     return update
 
-
-def trainable(manifest: Manifest, graph: str = "step") -> list[str]:
-    """Names of the inputs the step graph updates (its ``update`` outputs name them)."""
-    return [o.of for o in manifest.graphs[graph].outputs if o.role == "update"]

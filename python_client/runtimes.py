@@ -64,7 +64,7 @@ def _executorch(path: Path, order: list[str]) -> Run:
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         _ = data  # the module reads from ``data``: keep the bytes alive with it
-        outputs = module.forward(tuple(torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in order))
+        outputs = module.forward(tuple(torch.from_numpy(np.require(feeds[name], requirements="C")) for name in order))
         return [output.numpy().copy() for output in outputs]
 
     return run

@@ -1,17 +1,23 @@
-"""Shared helpers of the export tests: seeded models with masks, batches, and the eager step."""
+"""Shared helpers of the export tests: seeded models with masks, batches, exported and eager rounds."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from fedmef import extrusion
+from export.exporter import export
 from export.layout import GraphKey
-from fedmef.models import prunable_layers
+from fedmef import extrusion, protocol, wire
+from fedmef.manifest import Manifest
+from fedmef.models import prunable_layers, set_masks
 from fedmef.sparsity import random_masks
+from fedmef.training import LocalPlan, growth_signal, local_train
+from python_client.artifacts import ArtifactStore
+from python_client.rounds import GraphBackend
 
 DENSITY = 0.3
 
@@ -24,10 +30,8 @@ def keyed_model(key: GraphKey, seed: int = 0) -> tuple[GraphKey, torch.nn.Module
     density = 1.0 if key.layout == "dense" else DENSITY
     masks = random_masks({n: tuple(layer.weight.shape) for n, layer in layers.items()}, density,
                          torch.Generator().manual_seed(seed))  # fmt: skip
+    set_masks(model, masks)
     with torch.no_grad():
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name].float())
-            layer.weight.mul_(layer.mask)
         for module in model.modules():  # SkipInit starts at 0; make residual branches count
             if hasattr(module, "alpha"):
                 module.alpha.fill_(0.5)
@@ -48,28 +52,38 @@ def marked_sets(model: torch.nn.Module, fraction: float = 0.2) -> dict[str, torc
     return extrusion.marked_sets(weights, masks, fraction)
 
 
-def eager_step(model, x, y, lr: float, lam: float, marked: dict, weight_decay: float = 0.0) -> float:
-    """One step with ``fedmef.training.local_train``'s exact update rule."""
-    layers = prunable_layers(model)
-    weights = {n: layer.weight for n, layer in layers.items()}
-    model.train()
-    loss = F.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
-    if lam:
-        loss = loss + extrusion.penalty(extrusion.marked_values(weights, marked), lam, "squared")
-    model.zero_grad(set_to_none=True)
-    loss.backward()
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.grad is not None:
-                param.sub_(lr * (param.grad + weight_decay * param))
-        for layer in layers.values():
-            layer.weight.mul_(layer.mask)
-    return float(loss.detach())
+def exported_backend(key: GraphKey, directory: Path, runtime: str) -> GraphBackend:
+    """Export ``key`` for ``runtime`` and open it the way a client does (store, verify, open)."""
+    export(key, directory / "export", runtime)
+    return open_export(directory / "export", directory / "store")
+
+
+def open_export(directory: Path, store_dir: Path) -> GraphBackend:
+    """The export in ``directory`` received and opened by a client's artifact store."""
+    manifest = Manifest.load(directory)
+    store = ArtifactStore(store_dir)
+    store.receive(manifest, {e.name: np.fromfile(directory / e.name, dtype=np.uint8) for e in manifest.files})
+    return store.backend(manifest)
+
+
+def eager_round(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, plan: LocalPlan) -> tuple[dict, float]:
+    """The reference round on a copy of ``model``: (update arrays, mean loss)."""
+    model = copy.deepcopy(model)
+    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
+    loss = local_train(model, xs, ys, plan)
+    update = wire.encode_state(model, with_masks=False)
+    if plan.growth_counts:
+        batch_index = torch.from_numpy(protocol.growth_batch(len(x), plan.batch_size, plan.seed))
+        update |= wire.encode_growth(growth_signal(model, xs[batch_index], ys[batch_index], plan.growth_counts))
+    return update, loss
 
 
 def assert_close_state(actual: dict, expected: dict, names, rtol: float = 1e-4) -> None:
     for name in names:
         a, e = np.asarray(actual[name]), np.asarray(expected[name])
+        assert a.shape == e.shape, f"{name}: shape {a.shape}, expected {e.shape}"
+        if not e.size:
+            continue
         scale = max(float(np.abs(e).max()), 1e-6)
         err = float(np.abs(a - e).max()) / scale
         assert err <= rtol, f"{name}: relative error {err:.2e} > {rtol}"

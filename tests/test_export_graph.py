@@ -2,62 +2,81 @@
 
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fedmef.activation_pruning import standardize
+from export import onnx_backend
 from export.graph import packed_standardize, trace
-from export.layout import GraphKey, layout_of
+from export.layout import GraphKey, growth_sizes, layout_of
 from export.sap import Compressed, Im2colConv, input_grad, weight_grad
-from export.state import state_of
+from fedmef import protocol as p
+from fedmef import wire
+from fedmef.activation_pruning import standardize
+from fedmef.training import LocalPlan
+from python_client.runtimes import open_graph
 
-from .export_support import assert_close_state, batch, eager_step, keyed_model, marked_sets
+from .export_support import assert_close_state, batch, eager_round, keyed_model, marked_sets
 
 
-def run_graph(key: GraphKey, model, x, y, lr: float, lam: float, marked=None, kind: str = "step"):
+def run_graph(key: GraphKey, model, x, y, plan: LocalPlan, tmp_path, kind: str = "step"):
+    """Trace ``kind``, write it as ONNX and run it on the model's state: (loss, update).
+
+    Run in ONNX Runtime rather than as the traced torch graph: ORT's TopK breaks ties by position,
+    as the eager reference does, while ``torch.topk``'s tie order is unspecified."""
     layout = layout_of(key)
-    state = state_of(model, layout, marked)
-    inputs = [torch.from_numpy(np.asarray(state[s.name])) for s in layout.state]
-    inputs += [torch.from_numpy(x), torch.from_numpy(y), torch.tensor(lr), torch.tensor(lam)]
-    gm, _ = trace(key, inputs, kind)
-    outputs = gm(*inputs)
-    names = [s.name for s in layout.trainable]
-    return float(outputs[0]), {n: o.detach().numpy() for n, o in zip(names, outputs[1:], strict=True)}
+    scalars, marked = wire.encode_plan(plan, 1)
+    extra = scalars | {p.X: x, p.Y: y, p.STEP: 0.0, p.STEPS: 1.0}
+    feeds = p.pack(layout, kind, wire.encode_state(model) | marked, extra)
+    example = [torch.from_numpy(value) for value in feeds.values()]
+    gm, _ = trace(key, example, kind)
+    path = tmp_path / f"{kind}-{key.digest()}.onnx"
+    onnx_backend.write(gm, example, list(feeds), [o.name for o in layout.outputs[kind]], path)
+    manifest_stub = SimpleNamespace(runtime="onnxruntime", inputs=layout.inputs)
+    outputs = open_graph(manifest_stub, kind, path)(feeds)
+    state = feeds | {o.of: v for o, v in zip(layout.outputs[kind], outputs, strict=True) if o.of}
+    return float(outputs[0]), p.unpack(layout, kind, state)
+
+
+def one_step_plan(key: GraphKey, model, **fields) -> LocalPlan:
+    marked = marked_sets(model) if key.extrusion else {}
+    return LocalPlan(epochs=1, batch_size=key.batch_size, lr=0.1, weight_decay=key.weight_decay, marked=marked,
+                     lambda_step=0.2, lambda_max=0.2, base_lr=0.1, **fields)  # fmt: skip
 
 
 @pytest.mark.parametrize("key", [
-    GraphKey("cnn", (1, 8, 8), 10, 8, (), width=8, scaled=True, keep=0.5, fuse_relu=False),
+    GraphKey("cnn", (1, 8, 8), 10, 8, (), width=8, scaled=True, keep=0.5, fuse_relu=False, extrusion=True),
     GraphKey("mobilenetv2", (3, 16, 16), 10, 2, (), width=0.25, scaled=True, keep=0.5, fuse_relu=False,
-             encoding="bits"),
+             encoding="bits", extrusion=True),
     GraphKey("cnn", (1, 8, 8), 10, 8, (), width=8, scaled=True, layout="dense"),
 ], ids=["cnn", "mobilenetv2-bits", "cnn-dense"])  # fmt: skip
-def test_traced_step_matches_eager_for_every_model(key):
+def test_traced_step_matches_eager_for_every_model(key, tmp_path):
     key, model = keyed_model(key)
     x, y = batch(key)
-    marked = marked_sets(model)
-    loss, updated = run_graph(key, model, x, y, lr=0.1, lam=0.2, marked=marked)
-    reference = copy.deepcopy(model)
-    assert loss == pytest.approx(eager_step(reference, x, y, 0.1, 0.2, marked), rel=1e-4)
-    layout = layout_of(key)
-    assert_close_state(updated, state_of(reference, layout), [s.name for s in layout.trainable])
+    plan = one_step_plan(key, model)
+    loss, updated = run_graph(key, model, x, y, plan, tmp_path)
+    expected, expected_loss = eager_round(model, x, y, plan)
+    assert loss == pytest.approx(expected_loss, rel=1e-4)
+    assert_close_state(updated, expected, list(expected))
 
 
-def test_fused_relu_changes_only_gradients_upstream_of_fused_relus():
+def test_fused_relu_changes_only_gradients_upstream_of_fused_relus(tmp_path):
     """Fusion takes the ReLU mask from the compressed copy: the forward pass and every layer after the
     last fused ReLU are unchanged; layers before it see the approximate mask."""
     base = GraphKey("cnn", (1, 8, 8), 10, 8, (), width=8, scaled=True, keep=0.2)
     key, model = keyed_model(base)
     x, y = batch(key)
-    fused_loss, fused = run_graph(key, model, x, y, lr=0.1, lam=0.0)
-    exact_loss, exact = run_graph(GraphKey(**{**key.__dict__, "fuse_relu": False}), model, x, y, lr=0.1, lam=0.0)
+    plan = one_step_plan(key, model)
+    fused_loss, fused = run_graph(key, model, x, y, plan, tmp_path)
+    exact_loss, exact = run_graph(replace(key, fuse_relu=False), model, x, y, plan, tmp_path)
     assert fused_loss == pytest.approx(exact_loss, rel=1e-6)
-    for name in ["fc.weight", "conv3.weight", "conv3.gain"]:  # relu(conv3) feeds pooling: not fused
+    for name in ["v/fc", "v/conv3", "d/conv3.gain"]:  # relu(conv3) feeds pooling: not fused
         np.testing.assert_allclose(fused[name], exact[name], rtol=1e-5, atol=1e-7)
-    assert not np.allclose(fused["conv1.weight"], exact["conv1.weight"], rtol=1e-4, atol=0)
+    assert not np.allclose(fused["v/conv1"], exact["v/conv1"], rtol=1e-4, atol=0)
 
 
 def test_compressed_encodings_keep_the_top_k_per_sample():
@@ -100,9 +119,27 @@ def test_packed_standardize_equals_masked_standardize():
     torch.testing.assert_close(packed, standardize(weight, mask, gain).flatten()[positions])
 
 
+def test_layout_roles_and_fair_baselines():
+    """FedDST-style keys carry no BaE tensors or scalars; FedMef keys carry the marked set and the
+    schedule's scalars; dense layouts have no growth graph."""
+    fedmef, _ = keyed_model(GraphKey("cnn", (1, 8, 8), 10, 4, (), width=4, extrusion=True))
+    feddst, _ = keyed_model(GraphKey("cnn", (1, 8, 8), 10, 4, (), width=4, layout="masked"))
+    dense, _ = keyed_model(GraphKey("cnn", (1, 8, 8), 10, 4, (), width=4, layout="dense"))
+    roles = {name: {t.role for t in layout_of(key).tensors} for name, key in
+             [("fedmef", fedmef), ("feddst", feddst), ("dense", dense)]}  # fmt: skip
+    assert {"values", "positions", "marked", "counter"} <= roles["fedmef"]
+    assert roles["feddst"] == {"weight", "mask", "param", "data", "plan"}
+    assert roles["dense"] == {"weight", "param", "data", "plan"}
+    assert [t.name for t in layout_of(feddst).tensors if t.role == "plan"] == [p.LR]
+    assert "growth" not in layout_of(dense).graph_inputs and "growth" in layout_of(feddst).graph_inputs
+    for layer, k in growth_sizes(fedmef).items():
+        nnz, numel = dict(fedmef.layer_nnz)[layer], layout_of(fedmef).inputs("step")[0].dense_shape
+        assert 0 < k <= nnz
+
+
 def test_layout_rejects_wrong_nnz():
     key, _ = keyed_model(GraphKey("cnn", (1, 8, 8), 10, 4, (), width=8))
     with pytest.raises(ValueError, match="nnz"):
-        layout_of(GraphKey(**{**key.__dict__, "layer_nnz": (("conv1", 10**6),) + key.layer_nnz[1:]}))
+        layout_of(replace(key, layer_nnz=(("conv1", 10**6),) + key.layer_nnz[1:]))
     with pytest.raises(ValueError, match="do not match"):
-        layout_of(GraphKey(**{**key.__dict__, "layer_nnz": key.layer_nnz[1:]}))
+        layout_of(replace(key, layer_nnz=key.layer_nnz[1:]))

@@ -105,6 +105,14 @@ def _import_location(path_entry: Path) -> str:
     return subprocess.run([sys.executable, "-c", program], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def test_every_module_has_one_import_name():
+    """No import hook: the folders are plain packages that static tools can follow."""
+    assert "meta_path" not in (ROOT / "fedmef" / "__init__.py").read_text()
+    code = "import server.server_app, sys; print(sorted(m for m in sys.modules if m.startswith('fedmef.server')))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
 def test_namespace_from_app_directory(tmp_path):
     """Flower's layout: the repository's files unpacked in a directory first on sys.path."""
     app = tmp_path / "app"
@@ -114,14 +122,15 @@ def test_namespace_from_app_directory(tmp_path):
 
 
 def test_namespace_from_regular_install(tmp_path):
-    """A non-editable install ships server/, python_client/, export/ inside fedmef/."""
+    """A non-editable install ships the same four packages under the same import names."""
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
          "--target", str(target), str(ROOT)],
         check=True, capture_output=True,
     )  # fmt: skip
-    assert _import_location(target) == str(target / "fedmef" / "client" / "client_app.py")
+    assert _import_location(target) == str(target / "python_client" / "client_app.py")
+    assert (target / "fedmef" / "manifest.schema.json").is_file(), "the schema ships with the package"
 
 
 def test_launcher_expands_overlays(tmp_path):

@@ -1,4 +1,4 @@
-"""Local training: fixed-size batches, the SGD step with masks and BaE, the growth signal, evaluation."""
+"""Local training: the SGD step with masks and BaE, the growth signal, evaluation."""
 
 import math
 
@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fedmef import protocol
 from fedmef.activation_pruning import MaskedLinear
 from fedmef.extrusion import marked_sets
 from fedmef.models import prunable_layers
 from fedmef.training import (
     LocalPlan,
-    batch_indices,
     evaluate,
     extrusion_schedule,
     growth_signal,
@@ -32,41 +32,6 @@ def masked_cnn(scaled: bool = False, seed: int = 0):
 def data(n: int = 24):
     gen = torch.Generator().manual_seed(0)
     return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
-
-
-# -- batches ---------------------------------------------------------------------------------------------------------
-
-
-def test_batches_are_fixed_size_drop_last_and_cover_each_epoch_once():
-    batches = batch_indices(10, 4, epochs=2, seed=0)
-    assert [len(b) for b in batches] == [4, 4, 4, 4]  # 2 per epoch, the 2 left over dropped
-    for epoch in (batches[:2], batches[2:]):
-        seen = np.concatenate(epoch)
-        assert len(set(seen.tolist())) == 8 and seen.min() >= 0 and seen.max() < 10
-    first_epoch_order = np.random.default_rng(0).permutation(10)
-    assert np.array_equal(np.concatenate(batches[:2]), first_epoch_order[:8])
-
-
-def test_batches_wrap_around_when_fewer_samples_than_a_batch():
-    batches = batch_indices(3, 5, epochs=2, seed=1)
-    assert len(batches) == 2  # one full batch per epoch
-    rng = np.random.default_rng(1)
-    for batch in batches:
-        order = rng.permutation(3)
-        assert np.array_equal(batch, [order[0], order[1], order[2], order[0], order[1]])
-
-
-def test_batches_are_deterministic_and_seeded():
-    assert all(
-        np.array_equal(a, b) for a, b in zip(batch_indices(50, 8, 3, 7), batch_indices(50, 8, 3, 7), strict=True)
-    )
-    assert not np.array_equal(batch_indices(50, 8, 1, 7)[0], batch_indices(50, 8, 1, 8)[0])
-    assert len(batch_indices(8, 8, 1, 0)) == 1
-
-
-def test_no_samples_raises():
-    with pytest.raises(ValueError, match="no training samples"):
-        batch_indices(0, 4, 1, 0)
 
 
 def test_steps_per_round():
@@ -136,7 +101,7 @@ def test_one_step_equals_hand_written_sgd_with_weight_decay():
     trained, reference = masked_cnn(scaled=True), masked_cnn(scaled=True)
     plan = LocalPlan(epochs=1, batch_size=8, lr=0.1, weight_decay=0.05, seed=3)
     loss = local_train(trained, x, y, plan)
-    (batch,) = batch_indices(8, 8, 1, 3)
+    (batch,) = protocol.batches(8, 8, 1, 3)
     expected_loss = manual_step(reference, x[batch], y[batch], 0.1, 0.05)
     assert loss == pytest.approx(expected_loss, rel=1e-6)
     for (name, a), b in zip(trained.state_dict().items(), reference.state_dict().values(), strict=True):
@@ -163,7 +128,7 @@ def test_one_step_with_extrusion_equals_hand_written_step():
         layer_weights = {n: layer.weight for n, layer in prunable_layers(model).items()}
         return 0.8 * sum(layer_weights[n].flatten()[i].pow(2).sum() for n, i in marked.items())
 
-    (batch,) = batch_indices(8, 8, 1, 3)
+    (batch,) = protocol.batches(8, 8, 1, 3)
     manual_step(reference, x[batch], y[batch], lr, 0.0, squared_penalty)
     for (name, a), b in zip(trained.state_dict().items(), reference.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
@@ -173,7 +138,7 @@ def test_local_train_returns_mean_loss_of_its_steps():
     x, y = data(16)
     model = masked_cnn()
     plan = LocalPlan(epochs=1, batch_size=8, lr=0.0)  # lr 0: weights fixed, so each step's loss is known
-    first, second = batch_indices(16, 8, 1, 0)
+    first, second = protocol.batches(16, 8, 1, 0)
     with torch.no_grad():
         expected = float(F.cross_entropy(model(x[first]), y[first])) + float(
             F.cross_entropy(model(x[second]), y[second])

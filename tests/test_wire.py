@@ -1,20 +1,12 @@
-"""The wire format: sparse state, plans and growth signals as numpy arrays."""
+"""An eager model and a plan in the wire format: sparse state, plans and growth signals as arrays."""
 
 import numpy as np
 import pytest
 import torch
 
 from fedmef.models import prunable_layers
-from fedmef.protocol import (
-    decode_indexed,
-    decode_plan,
-    decode_state,
-    encode_growth,
-    encode_indexed,
-    encode_plan,
-    encode_state,
-    payload_bytes,
-)
+from fedmef.protocol import payload_bytes
+from fedmef.wire import decode_plan, decode_state, encode_growth, encode_plan, encode_state
 from fedmef.training import LocalPlan
 
 from .model_support import masked_cnn as shared_masked_cnn
@@ -72,16 +64,6 @@ def test_decode_with_wrong_value_count_raises():
         decode_state(masked_cnn(0), arrays)
 
 
-def test_indexed_round_trip():
-    per_layer = {"conv1": torch.tensor([4, 0, 17]), "blocks.0.conv2": torch.tensor([], dtype=torch.long)}
-    arrays = encode_indexed("x", per_layer)
-    assert arrays["x/conv1"].dtype == np.int32 and arrays["x/conv1"].tolist() == [4, 0, 17]
-    decoded = decode_indexed("x", arrays | {"xy/other": np.array([1], np.int32), "gi/conv1": np.array([2], np.int32)})
-    assert list(decoded) == ["conv1", "blocks.0.conv2"]
-    assert decoded["conv1"].dtype == torch.int64 and decoded["conv1"].tolist() == [4, 0, 17]
-    assert decoded["blocks.0.conv2"].numel() == 0
-
-
 def test_plan_round_trip():
     plan = LocalPlan(
         epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4,
@@ -89,10 +71,11 @@ def test_plan_round_trip():
         lambda_step=2e-4, lambda_max=0.05, penalty="norm", window_offset_rounds=1, window_rounds=2,
         base_lr=0.05, growth_counts={"conv1": 2, "fc": 7}, seed=42,
     )  # fmt: skip
-    scalars, arrays = encode_plan(plan)
-    assert scalars["batch-size"] == 16 and scalars["window-offset-rounds"] == 1 and scalars["penalty"] == "norm"
+    scalars, arrays = encode_plan(plan, 7)
+    assert scalars["batch-size"] == 16 and scalars["window-offset"] == 1.0 and scalars["penalty"] == "norm"
+    assert scalars["round"] == 7 and scalars["extrude"] == 1.0 and scalars["base-lr"] == 0.05
     assert scalars["grow/conv1"] == 2 and scalars["grow/fc"] == 7
-    assert set(arrays) == {"x/conv1", "x/fc"}
+    assert set(arrays) == {"x/conv1", "x/fc"} and arrays["x/conv1"].dtype == np.int32
     decoded = decode_plan(scalars, arrays)
     for field in ("epochs", "batch_size", "lr", "weight_decay", "lambda_step", "lambda_max", "penalty",
                   "window_offset_rounds", "window_rounds", "base_lr", "seed"):  # fmt: skip
@@ -103,8 +86,8 @@ def test_plan_round_trip():
 
 
 def test_plan_without_extrusion_or_adjustment():
-    scalars, arrays = encode_plan(LocalPlan(epochs=1, batch_size=8, lr=0.1))
-    assert arrays == {} and not any(key.startswith("grow/") for key in scalars)
+    scalars, arrays = encode_plan(LocalPlan(epochs=1, batch_size=8, lr=0.1), 1)
+    assert arrays == {} and not any(key.startswith("grow/") for key in scalars) and scalars["extrude"] == 0.0
     decoded = decode_plan(scalars, arrays)
     assert decoded.marked == {} and decoded.growth_counts == {}
 
