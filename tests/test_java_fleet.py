@@ -10,6 +10,7 @@ fail with advice. Imports only the standard library and pytest.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -60,57 +61,185 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=15)
 
 
-def test_java_node_smoke_against_a_real_superlink(tmp_path):
+def require_jar() -> str:
     if not JAR.is_file():
         pytest.fail(f"{JAR} is missing: build it first with `make java` "
                     "(or `cd android_client && mvn -B package`)")
     java = shutil.which("java")
     if java is None:
         pytest.fail("no `java` on PATH (JDK 17 needed for the Java node)")
-    superlink_bin = VENV_BIN / "flower-superlink"
+    return java
+
+
+def flower_env(home: Path) -> dict[str, str]:
+    """Flower's processes start each other by name (flower-superexec, flwr-serverapp)."""
+    return dict(os.environ, FLWR_HOME=str(home), FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION="1",
+                PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.fixture
+def superlink(tmp_path):
+    """A SuperLink on a free loopback port with a private FLWR_HOME: (address, log path)."""
     port = free_port()
     log = tmp_path / "superlink.log"
-    env = dict(os.environ, FLWR_HOME=str(tmp_path / "flwr"), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
-    key = tmp_path / "node-key.pem"
     with log.open("w") as out:
-        superlink = subprocess.Popen(
-            [str(superlink_bin), "--insecure", "--disable-runtime-dependency-installation",
+        process = subprocess.Popen(
+            [str(VENV_BIN / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
              "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT, env=flower_env(tmp_path / "flwr"), cwd=tmp_path,
+            start_new_session=True,
         )
     try:
-        wait_for_port(port, superlink, log)
-        node = subprocess.run(
-            [java, "-jar", str(JAR), "--superlink", f"127.0.0.1:{port}", "--insecure", "--key", str(key), "--smoke"],
-            capture_output=True, text=True, timeout=180, cwd=tmp_path,
-        )
-        output = node.stdout + node.stderr
-        assert node.returncode == 0, output
-        assert re.search(r"^ecdsa-sha2-nistp256 [A-Za-z0-9+/=]+$", node.stdout, re.M), output
-        match = SMOKE.search(node.stdout)
-        assert match, output
-        node_id = match.group(1)
-        assert stat.S_IMODE(key.stat().st_mode) == 0o600
-        assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----\n")
-
-        # the SuperLink saw this node come and go (its log is written asynchronously)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and f"Deactivated node_id={node_id}" not in log.read_text():
-            time.sleep(0.2)
-        text = log.read_text()
-        assert f"Activated node_id={node_id}" in text, text
-        assert f"Deactivated node_id={node_id}" in text, text
-
-        # flwr 1.41 never re-registers an unregistered key: the same key file now fails with advice
-        again = subprocess.run(
-            [java, "-jar", str(JAR), "--superlink", f"127.0.0.1:{port}", "--insecure", "--key", str(key), "--smoke"],
-            capture_output=True, text=True, timeout=180, cwd=tmp_path,
-        )
-        assert again.returncode == 1, again.stdout + again.stderr
-        assert f"using {key}" in again.stdout
-        assert "HTTP 412 code 2004" in again.stderr and "use a new key" in again.stderr, again.stderr
+        wait_for_port(port, process, log)
+        yield f"127.0.0.1:{port}", log
     finally:
-        stop(superlink)
+        stop(process)
+
+
+def node_command(java: str, address: str, key: Path, *args: str) -> list[str]:
+    return [java, "-jar", str(JAR), "--superlink", address, "--insecure", "--key", str(key), *args]
+
+
+def test_java_node_smoke_against_a_real_superlink(tmp_path, superlink):
+    java = require_jar()
+    address, log = superlink
+    key = tmp_path / "node-key.pem"
+    node = subprocess.run(node_command(java, address, key, "--smoke"),
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    output = node.stdout + node.stderr
+    assert node.returncode == 0, output
+    assert re.search(r"^ecdsa-sha2-nistp256 [A-Za-z0-9+/=]+$", node.stdout, re.M), output
+    match = SMOKE.search(node.stdout)
+    assert match, output
+    node_id = match.group(1)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----\n")
+
+    # the SuperLink saw this node come and go (its log is written asynchronously)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and f"Deactivated node_id={node_id}" not in log.read_text():
+        time.sleep(0.2)
+    text = log.read_text()
+    assert f"Activated node_id={node_id}" in text, text
+    assert f"Deactivated node_id={node_id}" in text, text
+
+    # flwr 1.41 never re-registers an unregistered key: the same key file now fails with advice
+    again = subprocess.run(node_command(java, address, key, "--smoke"),
+                           capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert f"using {key}" in again.stdout
+    assert "HTTP 412 code 2004" in again.stderr and "use a new key" in again.stderr, again.stderr
+
+
+ECHO_PYPROJECT = """\
+[project]
+name = "javaecho"
+version = "1.0.0"
+dependencies = ["flwr==1.41.0"]
+
+[tool.flwr.app]
+publisher = "fedmef"
+
+[tool.flwr.app.components]
+serverapp = "javaecho.server_app:app"
+clientapp = "javaecho.client_app:app"
+
+[tool.flwr.app.config]
+out = ""
+"""
+
+ECHO_SERVER = """\
+\"\"\"Sends the Java node a train instruction and a query (which it must refuse); saves the replies.\"\"\"
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    deadline = time.time() + 90
+    nodes = []
+    while not nodes and time.time() < deadline:
+        nodes = list(grid.get_node_ids())
+        time.sleep(0.5)
+    state = {"v/conv1": np.array([0.5, -1.25, 3.0], np.float32), "d/fc.bias": np.zeros((2, 2), np.float32),
+             "m/conv1": np.array([7], np.uint8), "x/conv1": np.array([1], np.int32)}
+    train = Message(RecordDict({"state": ArrayRecord({k: Array(v) for k, v in state.items()}),
+                                "plan": ConfigRecord({"round": 1, "lr": 0.05, "penalty": "squared"})}),
+                    dst_node_id=nodes[0], message_type="train", group_id="1")
+    query = Message(RecordDict({"plan": ConfigRecord({"round": 1})}), dst_node_id=nodes[0],
+                    message_type="query", group_id="1")
+    result = {}
+    for name, message in (("train", train), ("query", query)):
+        for reply in grid.send_and_receive([message], timeout=120):
+            if reply.has_error():
+                result[name] = {"error": [reply.error.code, reply.error.reason]}
+            else:
+                update = reply.content.array_records.get("update", {})
+                result[name] = {
+                    "update": {k: [a.dtype, list(a.shape), a.numpy().tolist()] for k, a in update.items()},
+                    "metrics": dict(reply.content.metric_records["metrics"]),
+                    "reply_to": reply.metadata.reply_to_message_id == message.metadata.message_id,
+                }
+    Path(context.run_config["out"]).write_text(json.dumps(result))
+"""
+
+ECHO_CLIENT = """\
+from flwr.clientapp import ClientApp
+
+app = ClientApp()
+"""
+
+
+def test_java_node_answers_a_real_serverapp(tmp_path, superlink):
+    """A real ServerApp sends instructions through the SuperLink; the Java node (echo backend)
+    pulls them, answers, and the ServerApp reads the replies: content and an error reply."""
+    java = require_jar()
+    address, log = superlink
+    app = tmp_path / "javaecho"
+    (app / "javaecho").mkdir(parents=True)
+    (app / "pyproject.toml").write_text(ECHO_PYPROJECT)
+    (app / "javaecho" / "__init__.py").write_text("")
+    (app / "javaecho" / "server_app.py").write_text(ECHO_SERVER)
+    (app / "javaecho" / "client_app.py").write_text(ECHO_CLIENT)
+    home = tmp_path / "flwr-cli"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[superlink.javatest]\naddress = "{address}"\ninsecure = true\n')
+    out = tmp_path / "replies.json"
+    node = subprocess.Popen(
+        node_command(java, address, tmp_path / "node-key.pem", "--backend", "echo", "--max-rounds", "2",
+                     "--poll-interval", "1", "--linger", "5", "--heartbeat-interval", "10"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, start_new_session=True,
+    )
+    try:
+        run = subprocess.run(
+            [str(VENV_BIN / "flwr"), "run", str(app), "javatest", "--stream", "--run-config", f'out="{out}"'],
+            capture_output=True, text=True, timeout=240, cwd=home, env=flower_env(home),
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        node_output, _ = node.communicate(timeout=120)
+        assert node.returncode == 0, node_output
+        assert "answered 2 instruction(s)" in node_output, node_output
+        assert out.is_file(), run.stdout + run.stderr + log.read_text()
+        replies = json.loads(out.read_text())
+        assert replies["train"]["update"] == {
+            "v/conv1": ["float32", [3], [0.5, -1.25, 3.0]],
+            "d/fc.bias": ["float32", [2, 2], [[0.0, 0.0], [0.0, 0.0]]],
+        }
+        assert replies["train"]["metrics"] == {"num-examples": 1, "train-loss": 0.0, "seconds": 0.0}
+        assert replies["train"]["reply_to"] is True
+        code, reason = replies["query"]["error"]
+        assert code == 1 and "unknown message type 'query'" in reason, replies
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGTERM)
+            node.wait(timeout=30)
 
 
 def test_committed_fleet_vectors_are_what_the_pinned_flwr_writes(tmp_path):

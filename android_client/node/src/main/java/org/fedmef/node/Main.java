@@ -13,6 +13,7 @@ import org.fedmef.core.contract.RoundRunner;
 import org.fedmef.core.contract.Ticker;
 import org.fedmef.core.fleet.FleetClient;
 import org.fedmef.core.fleet.FleetTransport;
+import org.fedmef.core.fleet.MessageHandler;
 import org.fedmef.core.fleet.NodeKeys;
 import org.fedmef.core.fleet.NodeLoop;
 import org.fedmef.core.fleet.OkHttpTransport;
@@ -56,25 +57,34 @@ public final class Main {
             System.out.println("smoke: " + NodeLoop.smoke(client));
             return 0;
         }
+        if ("echo".equals(o.backend)) {
+            serve(o, client, new EchoHandler());
+            return 0;
+        }
         checkPartition(o.data, o.partitionId);
         try (RoundRunner runner = new RoundRunner(PartitionDataSource.open(o.data), new ArtifactStore(o.store),
                 new OrtTrainer(Runtime.getRuntime().availableProcessors()), Ticker.system())) {
-            NodeLoop loop = new NodeLoop(client, runner, millis(o.pollInterval), millis(o.linger), o.maxRounds,
-                    !o.keepRegistration);
-            Thread main = Thread.currentThread();
-            Thread hook = new Thread(() -> {
-                loop.stop();
-                try {
-                    main.join(15_000); // let the loop deactivate (and unregister) before the JVM halts
-                } catch (InterruptedException ignored) {
-                    Thread.currentThread().interrupt();
-                }
-            }, "fedmef-node-shutdown");
-            Runtime.getRuntime().addShutdownHook(hook);
-            int handled = loop.run();
-            System.out.println("answered " + handled + " instruction(s)");
+            serve(o, client, runner);
         }
         return 0;
+    }
+
+    /** Runs the node loop until it ends or the process is told to stop (SIGINT/SIGTERM). */
+    private static void serve(Options o, FleetClient client, MessageHandler handler) throws Exception {
+        NodeLoop loop = new NodeLoop(client, handler, millis(o.pollInterval), millis(o.linger), o.maxRounds,
+                !o.keepRegistration);
+        Thread main = Thread.currentThread();
+        Thread hook = new Thread(() -> {
+            loop.stop();
+            try {
+                main.join(15_000); // let the loop deactivate (and unregister) before the JVM halts
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        }, "fedmef-node-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        int handled = loop.run();
+        System.out.println("answered " + handled + " instruction(s)");
     }
 
     private static void checkPartition(Path data, Integer partitionId) throws IOException {

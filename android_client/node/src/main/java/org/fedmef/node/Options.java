@@ -20,7 +20,8 @@ final class Options {
             "                        printed, for `flwr supernode register` when SuperNode auth is on)",
             "  --data                partition directory (train_x.npy, train_y.npy, val_*.npy, partition.json)",
             "  --partition-id        refuse to start unless --data holds this partition",
-            "  --backend             training runtime: ort (ONNX Runtime)",
+            "  --backend             ort (ONNX Runtime training), or echo (no training: replies with the",
+            "                        received v/ and d/ arrays; a protocol and deployment check)",
             "  --store               where artifacts received from the server are kept",
             "  --heartbeat-interval  seconds, [10, 1800] (flwr's default 30)",
             "  --poll-interval       seconds between polls when no instruction waits",
@@ -62,11 +63,11 @@ final class Options {
         data = v.containsKey("data") ? Paths.get(v.get("data")) : null;
         store = v.containsKey("store") ? Paths.get(v.get("store")) : null;
         backend = v.containsKey("backend") ? v.get("backend") : "ort";
-        if (!smoke && (data == null || store == null)) {
-            throw new IllegalArgumentException("--data and --store are required (except with --smoke)");
+        if (!"ort".equals(backend) && !"echo".equals(backend)) {
+            throw new IllegalArgumentException("unknown --backend '" + backend + "' (this node runs: ort, echo)");
         }
-        if (!"ort".equals(backend)) {
-            throw new IllegalArgumentException("unknown --backend '" + backend + "' (this node runs: ort)");
+        if (!smoke && "ort".equals(backend) && (data == null || store == null)) {
+            throw new IllegalArgumentException("--data and --store are required (except with --smoke or --backend echo)");
         }
         partitionId = v.containsKey("partition-id") ? Integer.valueOf(number(v, "partition-id", "0").intValue()) : null;
         heartbeatInterval = number(v, "heartbeat-interval", "30").doubleValue();
