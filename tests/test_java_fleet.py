@@ -131,6 +131,86 @@ def test_java_node_smoke_against_a_real_superlink(tmp_path, superlink):
     assert "HTTP 412 code 2004" in again.stderr and "use a new key" in again.stderr, again.stderr
 
 
+def write_certificates(out: Path) -> None:
+    """A CA, and a server certificate it signed for localhost and 127.0.0.1 (ca.pem, server.*)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def certificate(subject: str, public_key, issuer: x509.Name, signer, extension, critical: bool):
+        return (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                .issuer_name(issuer).public_key(public_key).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(extension, critical=critical).sign(signer, hashes.SHA256()))
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "FedMef test CA")])
+    ca = certificate("FedMef test CA", ca_key.public_key(), ca_name, ca_key,
+                     x509.BasicConstraints(ca=True, path_length=None), True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    server = certificate("localhost", key.public_key(), ca_name, ca_key, names, False)
+    (out / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (out / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (out / "server.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def test_java_node_over_tls_with_supernode_auth(tmp_path):
+    """https trusting the SuperLink's CA; with SuperNode auth on, self-registration is refused and
+    the node activates once an admin registered its KEY.pub with `flwr supernode register`."""
+    java = require_jar()
+    write_certificates(tmp_path)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    log = tmp_path / "superlink.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(VENV_BIN / "flower-superlink"), "--ssl-certfile", "server.pem", "--ssl-keyfile", "server.key",
+             "--ssl-ca-certfile", "ca.pem", "--enable-supernode-auth", "--disable-runtime-dependency-installation",
+             "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=flower_env(tmp_path / "flwr"), cwd=tmp_path,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port, process, log)
+        key = tmp_path / "node-key.pem"
+        tls = ["--root-certificates", str(tmp_path / "ca.pem")]
+        command = [java, "-jar", str(JAR), "--superlink", address, *tls, "--key", str(key), "--smoke"]
+        refused = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "HTTP 412 code 2001" in refused.stderr and "HTTP 412 code 2004" in refused.stderr, refused.stderr
+        public = Path(f"{key}.pub")
+        assert public.read_text().startswith("ecdsa-sha2-nistp256 ")
+
+        home = tmp_path / "flwr-cli"
+        home.mkdir()
+        (home / "config.toml").write_text(
+            f'[superlink.javatest]\naddress = "{address}"\nroot-certificates = "{tmp_path / "ca.pem"}"\n')
+        admin = subprocess.run([str(VENV_BIN / "flwr"), "supernode", "register", str(public), "javatest"],
+                               capture_output=True, text=True, timeout=120, cwd=home, env=flower_env(home))
+        assert admin.returncode == 0, admin.stdout + admin.stderr
+        registered = re.search(r"SuperNode (\d+) registered", admin.stdout)
+        assert registered, admin.stdout
+
+        node = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        assert node.returncode == 0, node.stdout + node.stderr
+        assert (f"smoke: node {registered.group(1)} (already registered), activated, heartbeat success=true, "
+                "pulled nothing, deactivated") in node.stdout, node.stdout + node.stderr
+
+        wrong_ca = [java, "-jar", str(JAR), "--superlink", address, "--insecure", "--key", str(key), "--smoke"]
+        plain = subprocess.run(wrong_ca, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        assert plain.returncode == 1, "plain http to a TLS SuperLink must fail"
+    finally:
+        stop(process)
+
+
 ECHO_PYPROJECT = """\
 [project]
 name = "javaecho"

@@ -48,6 +48,10 @@ public final class Main {
     static int run(Options o) throws Exception {
         boolean created = !Files.exists(o.key);
         NodeKeys keys = NodeKeys.loadOrCreate(o.key);
+        Path publicKey = o.key.resolveSibling(o.key.getFileName() + ".pub");
+        if (created) { // as ssh-keygen and flwr's tooling do: KEY.pub for `flwr supernode register KEY.pub`
+            Files.write(publicKey, (keys.openSshPublicKey() + "\n").getBytes(StandardCharsets.US_ASCII));
+        }
         System.out.println((created ? "created " : "using ") + o.key + "; public key (for `flwr supernode register`):");
         System.out.println(keys.openSshPublicKey());
         FleetTransport transport = o.insecure ? OkHttpTransport.insecure(o.superlink)
