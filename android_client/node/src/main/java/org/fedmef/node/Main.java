@@ -24,6 +24,9 @@ import org.fedmef.core.fleet.OkHttpTransport;
  * stop (SIGINT/SIGTERM, {@code --max-rounds}, {@code --smoke}), 2 on bad arguments, 1 on failure.
  */
 public final class Main {
+    /** Set by the shutdown hook: System.exit would then block until the hook ends (a deadlock). */
+    private static volatile boolean shuttingDown;
+
     private Main() {
     }
 
@@ -37,11 +40,15 @@ public final class Main {
             System.exit(e.getMessage().isEmpty() ? 0 : 2);
             return;
         }
+        int code;
         try {
-            System.exit(run(options));
+            code = run(options);
         } catch (Exception e) {
             System.err.println("fedmef-node: " + e);
-            System.exit(1);
+            code = 1;
+        }
+        if (!shuttingDown) {
+            System.exit(code);
         }
     }
 
@@ -79,6 +86,7 @@ public final class Main {
                 !o.keepRegistration);
         Thread main = Thread.currentThread();
         Thread hook = new Thread(() -> {
+            shuttingDown = true;
             loop.stop();
             try {
                 main.join(15_000); // let the loop deactivate (and unregister) before the JVM halts

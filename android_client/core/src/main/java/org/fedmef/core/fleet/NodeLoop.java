@@ -116,6 +116,10 @@ public final class NodeLoop {
                 client.pushError(instruction, CLIENT_ERROR, reason);
                 return;
             }
+            if (reply == null) {
+                client.pushError(instruction, CLIENT_ERROR, "the client produced no reply content");
+                return;
+            }
             client.pushReply(instruction, reply);
         } catch (IOException e) {
             LOG.warning("could not push the reply to " + instruction + ": " + e.getMessage());
