@@ -1,8 +1,10 @@
 # Two commands for a fresh machine:  `make run` (set up + a local federation)  and  `make test`.
-# Everything installs into .venv from requirements.lock (exact versions) and pyproject.toml.
+# Everything installs into .venv from requirements.lock (exact versions) and pyproject.toml; the Java
+# client builds with Maven from Maven Central (exact versions in android_client/**/pom.xml).
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+MVN ?= mvn -B -q -f android_client/pom.xml -Dpython=$(CURDIR)/$(BIN)/python
 # Flower state (local SuperLink, installed apps) stays inside the checkout.
 export FLWR_HOME ?= $(CURDIR)/.flwr
 # Flower would otherwise `uv sync` our dependencies (torch!) for every run.
@@ -10,7 +12,7 @@ export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 SUPERNODES ?= 10
 RUN_CONFIG ?=
 
-.PHONY: setup run test lint benchmarks stop clean
+.PHONY: setup run test lint vectors vector-artifacts java benchmarks stop clean
 
 setup: $(VENV)/.installed
 
@@ -24,10 +26,24 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 run: setup
 	$(BIN)/python -m server.launch --supernodes $(SUPERNODES) --output-dir $(CURDIR)/runs $(RUN_CONFIG)
 
-test: setup
+# ruff + hadolint, the shared test vectors' graphs, the Java client (JUnit), then the whole pytest suite
+test: setup lint vector-artifacts java
+	$(BIN)/python -m pytest
+
+lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/python -m pytest
+
+# regenerate the committed test vectors of the client contract (tests/vectors/README.md)
+vectors: setup
+	$(BIN)/python tests/vectors/generate.py
+
+vector-artifacts: setup
+	$(BIN)/python tests/vectors/generate.py --artifacts-only
+
+# the Java core + the virtual-phone node jar; runs the core's JUnit tests against tests/vectors/
+java: setup vector-artifacts
+	$(MVN) install
 
 benchmarks: setup
 	$(BIN)/python -m benchmarks.accuracy

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import Dataset
-from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,10 @@ def partition_indices(
     labels: np.ndarray, num_partitions: int, partition_id: int, scheme: str, alpha: float, seed: int
 ) -> np.ndarray:
     """Indices of one client's share of the training split, via flwr-datasets partitioners."""
+    # imported here: flwr-datasets pulls in its plotting stack (~3 s), which a client needs once
+    from datasets import Dataset
+    from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner
+
     if not 0 <= partition_id < num_partitions:
         raise ValueError(f"partition id {partition_id} outside 0..{num_partitions - 1}")
     if scheme == "dirichlet":

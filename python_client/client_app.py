@@ -19,13 +19,19 @@ from flwr.app import Array, ArrayRecord, Context, Error, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 
 from fedmef import protocol as p
-from fedmef.config import RunConfig
+from fedmef.config import BACKEND_RUNTIMES, BACKENDS, RunConfig
 from fedmef.manifest import Manifest
 from fedmef.partitions import partition
 
 from .artifacts import ArtifactStore, default_root
 
 app = ClientApp()
+
+
+@cache
+def share(config: RunConfig, partition_id: int, num_partitions: int):
+    """This node's data share, computed once per process (the run config alone fixes it)."""
+    return partition(config, partition_id, num_partitions)
 
 
 @cache
@@ -57,14 +63,21 @@ def guarded(handler):
 
 
 def backend_for(config: RunConfig, node_config: dict, store: ArtifactStore, plan: dict, files: p.Arrays):
-    """The exported graphs of the plan's manifest, or the eager reference for a ``torch`` node."""
-    if node_config.get("backend", config.backend) == "torch":
+    """The exported graphs of the plan's manifest, or the eager reference for a ``torch`` node.
+
+    A node started with ``backend="ort"`` or ``"executorch"`` runs only that runtime's artifacts."""
+    backend = node_config.get("backend", config.backend)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+    if backend == "torch":
         from .eager import EagerBackend  # torch only where it is used
 
         return EagerBackend(config)
     if p.MANIFEST not in plan:
         raise ValueError(f"backend {config.backend!r} needs the round's manifest, and none was sent")
     manifest = Manifest.from_json(plan[p.MANIFEST])
+    if "backend" in node_config and manifest.runtime != BACKEND_RUNTIMES[backend]:
+        raise ValueError(f"this node runs backend {backend!r} and cannot run a {manifest.runtime} artifact")
     store.receive(manifest, p.with_prefix(p.FILE, files))
     return store.backend(manifest)
 
@@ -74,7 +87,7 @@ def local_round(
 ) -> tuple[p.Arrays, dict]:
     """One client train round without Flower types: (sparse update, metrics)."""
     start = time.perf_counter()
-    data = partition(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
+    data = share(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
     backend = backend_for(config, node_config, store, plan, files)
     update, loss = backend.train(state, plan, data.train.x, data.train.y)
     return update, {p.NUM_EXAMPLES: len(data.train), p.TRAIN_LOSS: loss, p.SECONDS: time.perf_counter() - start}
@@ -83,7 +96,7 @@ def local_round(
 def local_evaluation(
     config: RunConfig, node_config: dict, store: ArtifactStore, state: p.Arrays, plan: dict, files: p.Arrays
 ) -> dict:
-    data = partition(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
+    data = share(config, int(node_config["partition-id"]), int(node_config["num-partitions"]))
     split = data.validation if len(data.validation) else data.train
     loss, accuracy = backend_for(config, node_config, store, plan, files).evaluate(state, split.x, split.y)
     return {p.NUM_EXAMPLES: len(split), p.LOSS: loss, p.ACCURACY: accuracy}

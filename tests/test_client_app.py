@@ -164,3 +164,12 @@ def test_graph_client_never_imports_torch():
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'export', 'server', 'executorch'));"
             "print(bad); assert not bad, bad")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_node_pinned_to_another_runtime_refuses_the_artifact(setting, tmp_path):
+    config, state, scalars, manifest, files = setting
+    with pytest.raises(ValueError, match="runs backend 'executorch' and cannot run a onnxruntime artifact"):
+        client_app.local_round(config, NODE | {"backend": "executorch"}, ArtifactStore(tmp_path), state,
+                               scalars | {p.MANIFEST: manifest.to_json()}, files)  # fmt: skip
+    with pytest.raises(ValueError, match="unknown backend 'tflite'"):
+        client_app.local_round(config, NODE | {"backend": "tflite"}, ArtifactStore(tmp_path), state, scalars, files)
