@@ -38,8 +38,8 @@ from export.graph import trace
 from export.layout import GraphKey, erk_nnz, example_inputs, layout_of
 from fedmef.memory import estimate
 from fedmef.models import prunable_layers, set_masks
-from python_client.runtimes import ort_options
 from fedmef.sparsity import random_masks
+from python_client.runtimes import ort_options
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"cnn": ((1, 8, 8), None), "resnet18": ((3, 32, 32), None), "mobilenetv2": ((3, 32, 32), None)}

@@ -27,10 +27,9 @@ from torch import Tensor, fx, nn
 from torch._decomp import get_decompositions
 from torch.fx.experimental.proxy_tensor import make_fx
 
+from fedmef import protocol as p
 from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, standardize
 from fedmef.models import SkipGain
-
-from fedmef import protocol as p
 
 from .layout import GraphKey, Layout, growth_sizes, layout_of
 from .sap import SapConv, SapRelu, filled, scatter_weight

@@ -25,11 +25,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from fedmef.models import ConvSpec, build_model, prunable_layers
-from fedmef.sparsity import erk_densities
-
 from fedmef import protocol as p
 from fedmef.manifest import TensorSpec
+from fedmef.models import ConvSpec, build_model, prunable_layers
+from fedmef.sparsity import erk_densities
 
 from .sap import ENCODINGS
 

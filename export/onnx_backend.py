@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, fx
 
-
 EXTENSION = ".onnx"
 OPSET = 18  # BitwiseAnd (bit-packed SAP positions)
 _aten = torch.ops.aten

@@ -8,8 +8,9 @@ One local step on batch (x, y) with learning rate lr and extrusion coefficient l
 
 Plain SGD, no momentum: no optimizer state, which keeps the exported step small. Batches are
 fixed-size and come from the contract's language-neutral order (``protocol.batches``), so
-exported graphs keep static shapes and every client, in any language, sees identical batches. The growth signal is the gradient of the loss w.r.t. each layer's used weight
-on one batch after training, read at inactive positions.
+exported graphs keep static shapes and every client, in any language, sees identical batches.
+The growth signal is the gradient of the loss w.r.t. each layer's used weight on one batch after
+training, read at inactive positions.
 """
 
 from __future__ import annotations

@@ -58,8 +58,10 @@ def decode_state(model: nn.Module, arrays: p.Arrays) -> None:
 
 
 def encode_growth(signal: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> p.Arrays:
-    arrays = {p.GROWTH_INDICES + name: idx.numpy().astype(np.int32) for name, (idx, _) in signal.items()}
-    arrays |= {p.GROWTH_MAGNITUDES + name: mags.detach().numpy().astype(np.float32) for name, (_, mags) in signal.items()}
+    arrays = {}
+    for name, (indices, magnitudes) in signal.items():
+        arrays[p.GROWTH_INDICES + name] = indices.numpy().astype(np.int32)
+        arrays[p.GROWTH_MAGNITUDES + name] = magnitudes.detach().numpy().astype(np.float32)
     return arrays
 
 

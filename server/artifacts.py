@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from fedmef.config import BACKEND_RUNTIMES, RunConfig
 from export.exporter import export_cached
 from export.layout import GraphKey
-from fedmef.manifest import Manifest
 from fedmef import protocol as p
+from fedmef.config import BACKEND_RUNTIMES, RunConfig
+from fedmef.manifest import Manifest
 from fedmef.task import INPUT_SHAPES, NUM_CLASSES
 
 

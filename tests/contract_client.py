@@ -105,8 +105,8 @@ class Client:
             session = self.graph(manifest, "growth")
             wanted = {i.name for i in session.get_inputs()}
             grow_feeds = {n: feeds[n] for n in growth["inputs"] if n not in ("x", "y")} | {"x": x[batch], "y": y[batch]}
-            results = dict(zip([o["name"] for o in growth["outputs"]],
-                               session.run(None, {k: v for k, v in grow_feeds.items() if k in wanted})))  # fmt: skip
+            outputs = session.run(None, {k: v for k, v in grow_feeds.items() if k in wanted})
+            results = dict(zip([o["name"] for o in growth["outputs"]], outputs, strict=True))
             for layer, count in counts.items():
                 update["gi/" + layer] = results.get("grow-indices/" + layer, np.empty(0, np.int32))[:count]
                 update["gv/" + layer] = results.get("grow-magnitudes/" + layer, np.empty(0, np.float32))[:count]

@@ -21,8 +21,8 @@ import torch
 
 from fedmef.config import RunConfig
 from fedmef.models import prunable_layers
-from server import launch
 from fedmef.task import initial_model
+from server import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 

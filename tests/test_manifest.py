@@ -14,9 +14,8 @@ from export.__main__ import main
 from export.exporter import export, export_cached
 from export.layout import GraphKey, layout_of
 from fedmef import protocol as p
-from fedmef.manifest import ArtifactError, Manifest, schema, sha256_of, verify
-
 from fedmef import wire
+from fedmef.manifest import ArtifactError, Manifest, schema, sha256_of, verify
 from fedmef.training import LocalPlan
 
 from .export_support import DENSITY, batch, keyed_model, open_export
@@ -137,4 +136,5 @@ def test_cli_exports_a_runnable_round(tmp_path):
     scalars, _ = wire.encode_plan(LocalPlan(epochs=1, batch_size=4, lr=0.1), 1)
     x, y = batch(key, count=8)
     update, loss = backend.train(wire.encode_state(model), scalars, x, y)
-    assert np.isfinite(loss) and {k for k in update if k.startswith(p.VALUES)} == {p.VALUES + n for n, _ in key.layer_nnz}
+    assert np.isfinite(loss)
+    assert {k for k in update if k.startswith(p.VALUES)} == {p.VALUES + n for n, _ in key.layer_nnz}

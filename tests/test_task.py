@@ -9,8 +9,8 @@ import torch
 
 from fedmef.config import RunConfig
 from fedmef.models import prunable_layers
-from fedmef.sparsity import erk_densities
 from fedmef.partitions import partition
+from fedmef.sparsity import erk_densities
 from fedmef.task import initial_model
 
 

@@ -6,8 +6,8 @@ import torch
 
 from fedmef.models import prunable_layers
 from fedmef.protocol import payload_bytes
-from fedmef.wire import decode_plan, decode_state, encode_growth, encode_plan, encode_state
 from fedmef.training import LocalPlan
+from fedmef.wire import decode_plan, decode_state, encode_growth, encode_plan, encode_state
 
 from .model_support import masked_cnn as shared_masked_cnn
 

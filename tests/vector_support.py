@@ -16,7 +16,8 @@ ARTIFACTS = VECTORS / "artifacts"
 
 
 def read_arrays(directory: Path) -> dict[str, np.ndarray]:
-    return {str(path.relative_to(directory).with_suffix("")): np.load(path) for path in sorted(directory.rglob("*.npy"))}
+    paths = sorted(directory.rglob("*.npy"))
+    return {str(path.relative_to(directory).with_suffix("")): np.load(path) for path in paths}
 
 
 def load_round(root: Path = ROUND) -> tuple[dict[str, np.ndarray], dict, ClientData]:

@@ -47,7 +47,8 @@ def shuffle_cases() -> dict:
     generators = [p.SplitMix64(seed) for seed in seeds]
     cases = [(10, 3, 2, 7), (5, 8, 2, 1), (30, 8, 1, 200_005), (1, 4, 3, 9), (17, 17, 1, 3)]
     return {
-        "splitmix64": [{"seed": s, "outputs": [str(g.next()) for _ in range(5)]} for s, g in zip(seeds, generators)],
+        "splitmix64": [{"seed": s, "outputs": [str(g.next()) for _ in range(5)]}
+                       for s, g in zip(seeds, generators, strict=True)],
         "batches": [{"n": n, "batch_size": b, "epochs": e, "seed": s,
                      "batches": [batch.tolist() for batch in p.batches(n, b, e, s)]} for n, b, e, s in cases],
     }  # fmt: skip
