@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fedmef.models import ConvSpec, SmallCNN, prunable_layers
+from fedmef.models import ConvSpec, SmallCNN, prunable_layers, set_masks
 from fedmef.sparsity import random_masks
 
 
@@ -14,9 +14,5 @@ def masked_cnn(density: float, scaled: bool = False, seed: int = 0) -> SmallCNN:
     model = SmallCNN(ConvSpec(scaled=scaled), width=2)
     layers = prunable_layers(model)
     shapes = {n: tuple(layer.weight.shape) for n, layer in layers.items()}
-    masks = random_masks(shapes, density, torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        for name, layer in layers.items():
-            layer.mask.copy_(masks[name])
-            layer.weight.mul_(layer.mask)
+    set_masks(model, random_masks(shapes, density, torch.Generator().manual_seed(seed)))
     return model

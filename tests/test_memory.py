@@ -6,7 +6,7 @@ from torch import nn
 
 from fedmef.activation_pruning import MaskedConv2d, MaskedLinear
 from fedmef.memory import estimate, saved_activation_bytes
-from fedmef.models import ConvSpec, SmallCNN, prunable_layers
+from fedmef.models import ConvSpec, SmallCNN, prunable_layers, set_masks
 
 # SmallCNN(width=2) on 1x8x8: prunable weights conv1 2*1*9 = 18, conv2 4*2*9 = 72, conv3 8*4*9 = 288,
 # fc 10*32 = 320 (698 in all); biases 2 + 4 + 8 + 10 = 24; total 722 parameters.
@@ -17,10 +17,8 @@ ACTIVE = {"conv1": 9, "conv2": 36, "conv3": 100, "fc": 50}  # 195
 def masked_cnn(conv=None):
     torch.manual_seed(0)
     model = SmallCNN(conv or ConvSpec(), width=2)
-    for name, layer in prunable_layers(model).items():
-        flat = torch.zeros(layer.weight.numel())
-        flat[: ACTIVE[name]] = 1.0
-        layer.mask.copy_(flat.view_as(layer.mask))
+    masks = {name: torch.arange(layer.weight.numel()) < ACTIVE[name] for name, layer in prunable_layers(model).items()}
+    set_masks(model, masks)
     return model
 
 

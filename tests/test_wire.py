@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedmef.models import prunable_layers
+from fedmef.models import prunable_layers, set_masks
 from fedmef.protocol import payload_bytes
 from fedmef.training import LocalPlan
 from fedmef.wire import decode_plan, decode_state, encode_growth, encode_plan, encode_state
@@ -46,9 +46,7 @@ def test_state_round_trip_restores_weights_and_masks_exactly():
 def test_decode_without_masks_keeps_the_receivers_masks():
     source = masked_cnn(0)
     target = masked_cnn(1)
-    with torch.no_grad():
-        for name, layer in prunable_layers(target).items():
-            layer.mask.copy_(prunable_layers(source)[name].mask)
+    set_masks(target, {name: layer.mask for name, layer in prunable_layers(source).items()})
     decode_state(target, encode_state(source, with_masks=False))
     assert not any(key.startswith("m/") for key in encode_state(source, with_masks=False))
     assert all(
