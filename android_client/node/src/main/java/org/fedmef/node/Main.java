@@ -20,8 +20,9 @@ import org.fedmef.core.fleet.OkHttpTransport;
 
 /**
  * The "virtual phone": a FedMef client taking part in a Flower 1.41 federation as a real
- * SuperNode, over the same code the Android app uses ({@code fedmef-core}). Exits 0 after a clean
- * stop (SIGINT/SIGTERM, {@code --max-rounds}, {@code --smoke}), 2 on bad arguments, 1 on failure.
+ * SuperNode, over the same code the Android app uses ({@code fedmef-core}); or, with {@code --replay},
+ * one stored instruction answered offline ({@link Replay}). Exits 0 after a clean stop (SIGINT/SIGTERM,
+ * {@code --max-rounds}, {@code --smoke}) or replay, 2 on bad arguments, 1 on failure.
  */
 public final class Main {
     /** Set by the shutdown hook: System.exit would then block until the hook ends (a deadlock). */
@@ -53,6 +54,9 @@ public final class Main {
     }
 
     static int run(Options o) throws Exception {
+        if (o.replay != null) {
+            return Replay.run(o);
+        }
         boolean created = !Files.exists(o.key);
         NodeKeys keys = NodeKeys.loadOrCreate(o.key);
         Path publicKey = o.key.resolveSibling(o.key.getFileName() + ".pub");
@@ -74,7 +78,7 @@ public final class Main {
         }
         checkPartition(o.data, o.partitionId);
         try (RoundRunner runner = new RoundRunner(PartitionDataSource.open(o.data), new ArtifactStore(o.store),
-                new OrtTrainer(Runtime.getRuntime().availableProcessors()), Ticker.system())) {
+                new OrtTrainer(o.threads, o.ortArena), Ticker.system())) {
             serve(o, client, runner);
         }
         return 0;

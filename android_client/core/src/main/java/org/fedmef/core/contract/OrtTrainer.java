@@ -11,20 +11,32 @@ import java.util.List;
 /**
  * {@link Trainer} on ONNX Runtime's Java API ({@code ai.onnxruntime}, the same API as
  * {@code onnxruntime-android}): one {@link OrtSession} per graph, with a configurable number of
- * intra-op threads and warnings-and-above logging.
+ * intra-op threads, ONNX Runtime's CPU memory arena on or off, and warnings-and-above logging.
  */
 public final class OrtTrainer implements Trainer {
     /** The manifest runtime this trainer runs. */
     public static final String RUNTIME = "onnxruntime";
 
     private final int intraOpThreads;
+    private final boolean memoryArena;
 
     /** @param intraOpThreads threads per operator; 0 leaves ONNX Runtime's default */
     public OrtTrainer(int intraOpThreads) {
+        this(intraOpThreads, true);
+    }
+
+    /**
+     * @param intraOpThreads threads per operator; 0 leaves ONNX Runtime's default
+     * @param memoryArena    ONNX Runtime's CPU arena and memory patterns (its default, on): off, every
+     *                       tensor is allocated and freed on its own, so a device gets a step's memory
+     *                       back after each run instead of the arena keeping its peak
+     */
+    public OrtTrainer(int intraOpThreads, boolean memoryArena) {
         if (intraOpThreads < 0) {
             throw new IllegalArgumentException("intra-op threads must be >= 0, got " + intraOpThreads);
         }
         this.intraOpThreads = intraOpThreads;
+        this.memoryArena = memoryArena;
     }
 
     @Override
@@ -42,6 +54,10 @@ public final class OrtTrainer implements Trainer {
             options.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING);
             if (intraOpThreads > 0) {
                 options.setIntraOpNumThreads(intraOpThreads);
+            }
+            if (!memoryArena) {
+                options.setCPUArenaAllocator(false);
+                options.setMemoryPatternOptimization(false);
             }
             OrtSession session = env.createSession(file.toString(), options);
             return new OrtGraphSession(env, session, spec.file(), outputs);
