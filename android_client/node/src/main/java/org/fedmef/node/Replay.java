@@ -46,8 +46,9 @@ import org.fedmef.core.records.RecordDict;
  * </ul>
  * The output directory receives the reply the same way, {@code <record>/<key>.npy} for array
  * records ({@code update/v/conv1.npy}) and {@code <record>.json} for the others
- * ({@code metrics.json}), and {@code replay.json}: per repetition the seconds, the RSS before and
- * the growth of the peak RSS ({@link ProcessMemory}) over the round. A failing instruction writes
+ * ({@code metrics.json}), and {@code replay.json}: per repetition (each after a full garbage
+ * collection) the seconds, the RSS before and the growth of the peak RSS ({@link ProcessMemory})
+ * over the round. A failing instruction writes
  * {@code error.txt}, the reason an error reply would carry, and exits 1.
  */
 final class Replay {
@@ -63,6 +64,7 @@ final class Replay {
         try (RoundRunner runner = new RoundRunner(PartitionDataSource.open(o.data), new ArtifactStore(store),
                 new OrtTrainer(o.threads, o.ortArena), Ticker.system())) {
             for (int i = 0; i < o.repeat; i++) {
+                collectGarbage();
                 boolean reset = ProcessMemory.resetPeak();
                 long rss = ProcessMemory.rss();
                 long start = System.nanoTime();
@@ -91,6 +93,20 @@ final class Replay {
         writeJson(summary, o.out.resolve("replay.json"));
         System.out.println("replayed " + o.messageType + " x" + o.repeat + ": reply in " + o.out);
         return 0;
+    }
+
+    /**
+     * A full collection, and a moment for the cleaner thread: the direct buffers that fed the previous
+     * repetition's tensors are freed only once collected, and would otherwise be freed (or counted)
+     * during the next measurement.
+     */
+    private static void collectGarbage() {
+        System.gc();
+        try {
+            Thread.sleep(200);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** The instruction stored in {@code dir}: {@code state}, {@code plan} and, when present, {@code artifacts}. */
