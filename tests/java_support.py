@@ -106,13 +106,14 @@ def wait_for(process: Process, text: str, count: int = 1, timeout: float = 120, 
     """Wait until ``process``'s log holds ``text`` ``count`` times; fail early when a watched process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        exited = not process.running()  # before reading: an exited process's log is complete
         output = process.output()
         if output.count(text) >= count:
             return output
+        if exited:
+            break
         if processes is not None:
             processes.check_alive()
-        elif not process.running():
-            break
         time.sleep(poll)
     pytest.fail(f"{text!r} x{count} not in {process.name}'s log within {timeout} s:\n{process.output()[-4000:]}")
 

@@ -220,7 +220,7 @@ def test_corrupted_stored_artifact_is_reported_and_resent(java, partitions, outp
     pairs = [f"{key}={value}" for key, value in (RUN | {"clients-per-round": 2}).items()]
     server = processes.start("launch", [BIN / "python", "-m", "server.launch", "--app", REPO, "--superlink", address,
                                         "--output-dir", output_dir, *pairs],
-                             env=dict(os.environ, FLWR_HOME=str(tmp_path / "cli")), cwd=REPO)  # fmt: skip
+                             env=dict(os.environ, FLWR_HOME=str(tmp_path / "cli")), cwd=REPO, watch=False)  # fmt: skip
 
     # the faulty node pushed its round-1 reply: freeze it before it can pull round 2 (the server
     # needs every reply of round 1 first), corrupt the stored file, let it go on
