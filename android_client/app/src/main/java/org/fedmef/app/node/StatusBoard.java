@@ -62,14 +62,13 @@ public final class StatusBoard {
                 s.memory, s.failure, s.log));
     }
 
-    /** An instruction was answered (content or error reply). */
+    /** An instruction was answered (content or error reply): counters and its log line in one snapshot. */
     public void answered(RoundSummary summary, Memory memory) {
         boolean train = "train".equals(summary.messageType());
         update(s -> new Snapshot(s.phase, s.node, s.backend, summary,
                 s.trainRounds + (summary.ok() && train ? 1 : 0),
                 s.evaluateRounds + (summary.ok() && !train ? 1 : 0),
-                s.errorReplies + (summary.ok() ? 0 : 1), memory, s.failure, s.log));
-        log(summary.toString() + " | " + memory);
+                s.errorReplies + (summary.ok() ? 0 : 1), memory, s.failure, append(summary + " | " + memory)));
     }
 
     public void memory(Memory memory) {
@@ -79,16 +78,8 @@ public final class StatusBoard {
 
     /** Appends a line to the log (time-stamped). */
     public void log(String line) {
-        String stamped;
-        synchronized (this) {
-            stamped = clock.format(new Date()) + " " + line;
-            log.addLast(stamped);
-            while (log.size() > LOG_LINES) {
-                log.removeFirst();
-            }
-        }
         update(s -> new Snapshot(s.phase, s.node, s.backend, s.last, s.trainRounds, s.evaluateRounds, s.errorReplies,
-                s.memory, s.failure, logCopy()));
+                s.memory, s.failure, append(line)));
     }
 
     /**
@@ -125,7 +116,12 @@ public final class StatusBoard {
         }
     }
 
-    private synchronized List<String> logCopy() {
+    /** Adds a time-stamped line; returns the log as the next snapshot shows it. Called under the lock. */
+    private List<String> append(String line) {
+        log.addLast(clock.format(new Date()) + " " + line);
+        while (log.size() > LOG_LINES) {
+            log.removeFirst();
+        }
         return Collections.unmodifiableList(new ArrayList<>(log));
     }
 
