@@ -125,6 +125,9 @@ public final class DurableNode {
         RecordDict reply;
         try {
             reply = handler.handle(instruction.messageType(), content);
+            if (reply == null) {
+                throw new IllegalStateException("the client produced no reply content");
+            }
         } catch (Exception e) {
             String reason = oneLine(e);
             pushErrorQuietly(instruction, reason);

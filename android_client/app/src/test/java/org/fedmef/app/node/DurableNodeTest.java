@@ -189,6 +189,19 @@ public class DurableNodeTest {
     }
 
     @Test
+    public void noReplyContentIsAnErrorReply() throws Exception {
+        ScriptedSuperLink link = new ScriptedSuperLink();
+        link.queue("train", trainInstruction(1), now(), 600);
+        AtomicReference<DurableNode> node = new AtomicReference<>();
+        node.set(node(link, once(node, null)));
+
+        node.get().run();
+
+        assertEquals("the client produced no reply content", link.pushed.get(0).error);
+        assertNull(journal.load());
+    }
+
+    @Test
     public void stateFileKeepsAnUnsignedNodeId() throws Exception {
         Path file = dir.resolve("state.properties");
         new NodeState("host:1", -2L, true).save(file);
