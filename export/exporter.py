@@ -2,14 +2,16 @@
 
 ``export(key, out_dir, runtime)`` traces the step, growth and evaluation graphs once
 (``graph.trace``) and hands them to the runtime's ``write``; ``export_cached`` reuses a previous
-export of the same key (verified by hash), so a federated round ships only state. Used by the
-server and the CLI (``python -m export``).
+export of the same key and the same code (verified by hash), so a federated round ships only
+state. Used by the server and the CLI (``python -m export``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import time
+from functools import cache
 from pathlib import Path
 
 from fedmef.manifest import ArtifactError, Graph, Manifest, file_entry, verify
@@ -60,9 +62,21 @@ def export_executorch(key: GraphKey, out_dir: str | Path) -> Manifest:
     return export(key, out_dir, "executorch")
 
 
+@cache
+def code_digest() -> str:
+    """A short hash of the code a graph is traced from (``export/`` and ``fedmef/``): a cached export
+    of an older version (say, another penalty with the same inputs) must not be reused."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*(root / "export").glob("*.py"), *(root / "fedmef").glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def export_cached(key: GraphKey, cache_dir: str | Path, runtime: str) -> tuple[Manifest, Path]:
-    """The export of ``key`` under ``cache_dir/<runtime>-<key digest>``, exporting only if absent or corrupt."""
-    directory = Path(cache_dir) / f"{runtime}-{key.digest()}"
+    """The export of ``key`` under ``cache_dir/<runtime>-<key digest>-<code digest>``, exporting only if
+    absent or corrupt."""
+    directory = Path(cache_dir) / f"{runtime}-{key.digest()}-{code_digest()}"
     if (directory / "manifest.json").is_file():
         try:
             manifest = Manifest.load(directory)

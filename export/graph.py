@@ -6,7 +6,7 @@ parameters: packed values are scattered into the weight inside the graph (pruned
 structurally zero), NSConv statistics are taken over the packed values, and every conv is a
 ``SapConv`` (hand-written backward; compressed input when keep < 1). ``make_fx`` then traces
 
-    loss = CE(model(x), y) + lam * sum_l sum((w_l * marked_l)^2)
+    loss = CE(model(x), y) + lam * sum_l sum((W_l * marked_l)^2)     (W: effective weight, gain constant)
     p'   = p - lr' * (dloss/dp + wd * p)         (masked layout: p' *= mask)
 
 exactly as ``fedmef.training.local_train`` does, into one graph with state in and state out;
@@ -205,7 +205,8 @@ def step_function(key: GraphKey, kind: str = "step"):
             return tuple(out)
         lr = inputs[p.LR]
         if key.extrusion:
-            marked = [params[n] * inputs[f"{layer}.marked"] for n, layer in weights.items()]
+            marked = [effective_values(key, model.get_submodule(layer), layer, params) * inputs[f"{layer}.marked"]
+                      for layer in weights.values()]  # fmt: skip
             lam, lr = extrusion_scalars(inputs, marked, lr)
             loss = loss + lam * penalty(marked, key.penalty)
         grads = torch.autograd.grad(loss, [params[n] for n in trainable])
@@ -224,7 +225,7 @@ def extrusion_scalars(inputs: dict[str, Tensor], marked: list[Tensor], lr: Tenso
     t = inputs[p.WINDOW_OFFSET] * inputs[p.STEPS] + inputs[p.STEP]
     total = inputs[p.STEPS] * inputs[p.WINDOW_ROUNDS]
     extrude = inputs[p.EXTRUDE]
-    lam = extrude * torch.minimum(inputs[p.LAMBDA_MAX], inputs[p.LAMBDA_STEP] * (t + 1))
+    lam = extrude * inputs[p.LAMBDA_MAX] * torch.clamp((t + 1) / (inputs[p.LAMBDA_RAMP] * total), max=1.0)
     norm = sum(m.detach().abs().sum() for m in marked)
     beta = (2 * total - 2 * t) / (2 * total - t) * (2 * torch.sigmoid(norm) - 1) * inputs[p.BASE_LR]
     return lam, torch.maximum(lr, extrude * beta)
@@ -236,6 +237,18 @@ def penalty(marked: list[Tensor], form: str) -> Tensor:
     if form == "squared":
         return sum(squares)
     return sum(torch.sqrt(torch.clamp(s, min=1e-30)) for s in squares)
+
+
+def effective_values(key: GraphKey, layer: nn.Module, name: str, params: dict[str, Tensor]) -> Tensor:
+    """A prunable layer's effective weight (``activation_pruning.effective_weight``), aligned with its
+    trainable input, the NSConv gain held constant: what BaE penalises (protocol §7)."""
+    weight = params[f"{name}.weight"]
+    gain = params[f"{name}.gain"].detach() if getattr(layer, "scaled", False) else None
+    if key.layout == "sparse":
+        positions = params[f"{name}.positions"].long()
+        return packed_standardize(weight, positions, layer.weight.shape, gain) if gain is not None else weight
+    mask = params[f"{name}.mask"] if key.layout == "masked" else filled(weight, weight.shape, 1.0)
+    return standardize(weight, mask, gain) if gain is not None else weight * mask
 
 
 def strongest_inactive(grad: Tensor, inputs: dict[str, Tensor], layer: str, k: int) -> list[Tensor]:

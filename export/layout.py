@@ -35,7 +35,7 @@ from .sap import ENCODINGS
 LAYOUTS = ("dense", "masked", "sparse")
 TRAINABLE_ROLES = ("values", "weight", "param")
 #: plan scalars the step graph takes when it extrudes (docs/protocol.md §3, §7)
-EXTRUSION_PLAN = (p.BASE_LR, p.EXTRUDE, p.LAMBDA_STEP, p.LAMBDA_MAX, p.WINDOW_OFFSET, p.WINDOW_ROUNDS)
+EXTRUSION_PLAN = (p.BASE_LR, p.EXTRUDE, p.LAMBDA_MAX, p.LAMBDA_RAMP, p.WINDOW_OFFSET, p.WINDOW_ROUNDS)
 
 
 @dataclass(frozen=True)

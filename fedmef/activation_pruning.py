@@ -13,6 +13,9 @@ Two parts:
   the active weights only, learnable gain g, and the mask applied after standardisation so
   pruned weights stay exactly zero. Well-scaled activations are what make dropping the small
   ones cheap.
+
+``effective_weight`` is the one definition of what a prunable layer multiplies by; pruning,
+marking and the BaE penalty all rank or penalise it (FedMef §3.2), never the raw weight.
 """
 
 from __future__ import annotations
@@ -99,11 +102,24 @@ def standardize(weight: Tensor, mask: Tensor, gain: Tensor, eps: float = 1e-4) -
     return gain * (weight - mean) * torch.rsqrt(torch.clamp(var * fan_in, min=eps)) * mask
 
 
+def effective_weight(layer: Prunable, detach_gain: bool = False) -> Tensor:
+    """What ``layer``'s forward pass multiplies by: for an NSConv the standardised, masked weight,
+    for a plain layer the masked weight.
+
+    ``detach_gain``: the BaE penalty takes the gain as a constant, so it moves weight within a
+    channel instead of shrinking the channel's gain (which would scale every weight of it alike).
+    """
+    gain = getattr(layer, "gain", None)
+    if gain is None:
+        return layer.weight * layer.mask
+    return standardize(layer.weight, layer.mask, gain.detach() if detach_gain else gain)
+
+
 class Prunable:
     """A layer with a ``weight``, a same-shaped boolean-valued ``mask`` buffer, ``used_weight()``.
 
-    ``used_weight()`` is the tensor the layer actually multiplies with; its gradient at inactive
-    positions is the growth signal of dynamic sparse training.
+    ``used_weight()`` is the tensor the layer actually multiplies with (``effective_weight``); its
+    gradient at inactive positions is the growth signal of dynamic sparse training.
     """
 
     weight: nn.Parameter
@@ -113,7 +129,7 @@ class Prunable:
     capture: bool = False
 
     def used_weight(self) -> Tensor:
-        raise NotImplementedError
+        return effective_weight(self)
 
     def _weight_for_forward(self) -> Tensor:
         weight = self.used_weight()
@@ -136,11 +152,6 @@ class MaskedConv2d(nn.Conv2d, Prunable):
         self.keep = keep
         self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1)) if scaled else None
 
-    def used_weight(self) -> Tensor:
-        if self.gain is not None:
-            return standardize(self.weight, self.mask, self.gain)
-        return self.weight * self.mask
-
     def forward(self, x: Tensor) -> Tensor:
         weight = self._weight_for_forward()
         if self.keep < 1.0 and self.training:
@@ -152,9 +163,6 @@ class MaskedLinear(nn.Linear, Prunable):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.register_buffer("mask", torch.ones_like(self.weight))
-
-    def used_weight(self) -> Tensor:
-        return self.weight * self.mask
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self._weight_for_forward(), self.bias)

@@ -7,16 +7,23 @@ underscores, checks every value and fails fast with a message naming the key.
 
 Methods and what they switch on:
 
-=================  ======  =====================  ===========================
-method             sparse  extrusion (BaE)        activation pruning (SAP)
-=================  ======  =====================  ===========================
-fedavg             no      no                     no
-feddst             yes     no                     no
-fedmef             yes     yes                    yes (NSConv + top-k)
-fedmef-no-bae      yes     no                     yes
-fedmef-no-sap      yes     yes                    no
-sap-no-scaling     yes     yes                    top-k on plain convs
-=================  ======  =====================  ===========================
+=================  ======  =====================  ===========================  ==============
+method             sparse  extrusion (BaE)        activation pruning (SAP)     prune/grow
+=================  ======  =====================  ===========================  ==============
+fedavg             no      no                     no                           —
+feddst             yes     no                     no                           clients (FedDST)
+server-dst         yes     no                     no                           server
+fedmef             yes     yes                    yes (NSConv + top-k)         server
+fedmef-no-bae      yes     no                     yes                          server
+fedmef-no-sap      yes     yes                    no                           server
+sap-no-scaling     yes     yes                    top-k on plain convs         server
+=================  ======  =====================  ===========================  ==============
+
+``feddst`` is FedDST as published (Bibikar et al., AAAI 2022): clients prune and regrow during
+the round, the server votes and re-prunes (``fedmef/feddst.py``). It runs on the eager ``torch``
+backend only: the exported step graphs keep each instruction's mask, and the contract has clients
+change no mask. ``server-dst`` is FedMef's server-side prune/grow with BaE, SAP and NSConv off
+(an ablation, not FedDST).
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ class Method:
     extrusion: bool
     activation_pruning: bool
     scaled: bool
+    local_dst: bool = False  # FedDST: clients prune/regrow, the server votes and re-prunes
 
 
 METHODS = {
     "fedavg": Method(sparse=False, extrusion=False, activation_pruning=False, scaled=False),
-    "feddst": Method(sparse=True, extrusion=False, activation_pruning=False, scaled=False),
+    "feddst": Method(sparse=True, extrusion=False, activation_pruning=False, scaled=False, local_dst=True),
+    "server-dst": Method(sparse=True, extrusion=False, activation_pruning=False, scaled=False),
     "fedmef": Method(sparse=True, extrusion=True, activation_pruning=True, scaled=True),
     "fedmef-no-bae": Method(sparse=True, extrusion=False, activation_pruning=True, scaled=True),
     "fedmef-no-sap": Method(sparse=True, extrusion=True, activation_pruning=False, scaled=False),
@@ -74,8 +83,8 @@ class RunConfig:
     adjust_end_fraction: float = 0.6
     adjust_alpha: float = 0.3
     extrusion_rounds: int = 2
-    bae_lambda_step: float = 1e-4
-    bae_lambda_max: float = 0.01
+    bae_lambda_max: float = 0.1
+    bae_ramp: float = 0.5
     bae_penalty: str = "squared"
     sap_drop: float = 0.7
     sap_encoding: str = "int32"
@@ -130,8 +139,8 @@ class RunConfig:
             (self.lr > 0, "lr", "positive"),
             (self.lr_final > 0, "lr-final", "positive"),
             (self.weight_decay >= 0, "weight-decay", "non-negative"),
-            (self.bae_lambda_step >= 0, "bae-lambda-step", "non-negative"),
             (self.bae_lambda_max >= 0, "bae-lambda-max", "non-negative"),
+            (0.0 < self.bae_ramp <= 1.0, "bae-ramp", "in (0, 1]"),
             (self.round_timeout > 0, "round-timeout", "positive seconds"),
             (self.model_width >= 0, "model-width", "non-negative (0 = default)"),
             (self.dataset != "cifar10" or bool(self.data_path), "data-path", "set for cifar10 (a local directory)"),
@@ -139,6 +148,11 @@ class RunConfig:
         for ok, key, expected in checks:
             if not ok:
                 raise ValueError(f"invalid run-config {key}: expected {expected}; got {self._value(key)!r}")
+        if self.flags.local_dst and self.backend != "torch":
+            raise ValueError(
+                f"invalid run-config backend: method {self.method!r} prunes and regrows on the clients during the "
+                f"round, which the exported step graphs (backend {self.backend!r}) do not do; set backend=\"torch\""
+            )
 
     def _value(self, key: str) -> Any:
         return getattr(self, key.replace("-", "_"), None)

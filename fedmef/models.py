@@ -19,7 +19,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable
+from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, effective_weight
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,18 @@ def prunable_layers(model: nn.Module) -> dict[str, Prunable]:
         for name, module in model.named_modules()
         if isinstance(module, Prunable) and getattr(module, "groups", 1) == 1
     }
+
+
+def effective_weights(model: nn.Module) -> dict[str, Tensor]:
+    """Every prunable layer's effective weight (what its forward pass multiplies by), detached:
+    what the server ranks by to mark and to prune."""
+    with torch.no_grad():
+        return {name: effective_weight(layer) for name, layer in prunable_layers(model).items()}
+
+
+def standardised_layers(model: nn.Module) -> set[str]:
+    """Names of the prunable layers with scaled weight standardisation (NSConv)."""
+    return {name for name, layer in prunable_layers(model).items() if getattr(layer, "gain", None) is not None}
 
 
 def set_masks(model: nn.Module, masks: dict[str, Tensor]) -> None:

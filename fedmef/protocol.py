@@ -34,9 +34,10 @@ CLIENT_ERROR = 1
 VALUES, MASK, DENSE, MARKED, GROWTH_INDICES, GROWTH_MAGNITUDES, FILE = "v/", "m/", "d/", "x/", "gi/", "gv/", "file/"
 # plan keys (§3)
 ROUND, EPOCHS, BATCH_SIZE, SEED, LR, BASE_LR = "round", "epochs", "batch-size", "seed", "lr", "base-lr"
-EXTRUDE, LAMBDA_STEP, LAMBDA_MAX = "extrude", "lambda-step", "lambda-max"
+EXTRUDE, LAMBDA_MAX, LAMBDA_RAMP = "extrude", "lambda-max", "lambda-ramp"
 WINDOW_OFFSET, WINDOW_ROUNDS, WEIGHT_DECAY, PENALTY = "window-offset", "window-rounds", "weight-decay", "penalty"
 GROW, MANIFEST = "grow/", "manifest"
+READJUST = "readjust/"  # FedDST on the eager backend only (§3)
 # metrics (§1)
 NUM_EXAMPLES, TRAIN_LOSS, SECONDS, LOSS, ACCURACY = "num-examples", "train-loss", "seconds", "loss", "accuracy"
 # graph tensor names the client feeds itself (§6)

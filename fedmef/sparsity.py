@@ -1,15 +1,17 @@
 """Sparse masks for federated dynamic pruning (FedMef §3.1, following FedDST / RigL).
 
 Holds the Erdős–Rényi-Kernel (ERK) density allocation, mask initialisation, the cosine
-prune-fraction schedule f_decay, and the server-side prune/grow adjustment. Every function works
-on plain dicts ``{layer name: tensor}`` so the server can use it on aggregated arrays without a
-model instance. The number of active weights per layer never changes: each adjustment prunes and
-grows the same count.
+prune-fraction schedule f_decay, and the prune/grow adjustment, which ranks weights by their
+effective value (what the layer multiplies by) and starts grown weights at effective value 0.
+Every function works on plain dicts ``{layer name: tensor}`` so the server can use it on
+aggregated arrays without a model instance. The number of active weights per layer never
+changes: each adjustment prunes and grows the same count.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import torch
 
@@ -90,28 +92,47 @@ def top_inactive(scores: torch.Tensor, mask: torch.Tensor, count: int) -> torch.
 
 def prune_and_grow(
     weights: dict[str, torch.Tensor],
+    effective: dict[str, torch.Tensor],
     masks: Masks,
     growth_scores: dict[str, torch.Tensor],
     counts: dict[str, int],
+    standardised: Collection[str] = (),
 ) -> tuple[dict[str, torch.Tensor], Masks]:
-    """One adjustment: per layer prune ``counts`` smallest active, grow as many inactive.
+    """One adjustment: per layer prune ``counts`` active weights of smallest effective magnitude,
+    grow as many inactive ones. Returns new raw weights and masks.
 
-    Growth picks the largest aggregated gradient magnitude among weights that were inactive
-    before this adjustment; grown weights start at zero. Returns new weights and masks.
+    ``effective`` holds what each layer multiplies by (``activation_pruning.effective_weight``):
+    for a standardised (NSConv) layer a raw weight of 0 is not an unused weight. Growth picks the
+    largest aggregated gradient magnitude among weights inactive before this adjustment. A grown
+    weight starts at effective value 0: raw 0 in a plain layer; in a ``standardised`` layer the
+    mean of its output channel's kept raw weights, which leaves that channel's mean and sum of
+    squared deviations (its statistics) unchanged.
     """
     new_weights, new_masks = {}, {}
     for name, mask in masks.items():
         flat_mask = mask.flatten().clone()
-        flat_weight = weights[name].detach().flatten().clone()
         grow = top_inactive(growth_scores[name], mask, counts[name])
-        prune = lowest_active(weights[name], mask, counts[name])
+        prune = lowest_active(effective[name], mask, counts[name])
         flat_mask[prune] = False
+        kept = flat_mask.view_as(mask)
+        weight = weights[name].detach() * kept
+        start = channel_means(weight, kept) if name in standardised else torch.zeros_like(weight)
         flat_mask[grow] = True
-        flat_weight[~flat_mask] = 0.0
-        flat_weight[grow] = 0.0
+        flat_weight = weight.flatten().clone()
+        flat_weight[grow] = start.flatten()[grow]
         new_masks[name] = flat_mask.view_as(mask)
         new_weights[name] = flat_weight.view_as(weights[name])
     return new_weights, new_masks
+
+
+def channel_means(weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per output unit, the mean of the active raw weights (0 where none is active), as ``weight``'s shape.
+
+    Standardisation subtracts this mean, so a weight set to it has effective value 0."""
+    dims = tuple(range(1, weight.dim()))
+    active = mask.sum(dim=dims, keepdim=True)
+    mean = (weight * mask).sum(dim=dims, keepdim=True) / active.clamp(min=1)
+    return mean.expand_as(weight)
 
 
 def sparse_init_scale(mask: torch.Tensor) -> torch.Tensor:

@@ -2,20 +2,21 @@
 
 One local step on batch (x, y) with learning rate lr and extrusion coefficient lam is::
 
-    loss = cross_entropy(model(x), y) + lam * sum_l ||w_marked,l||^2      (BaE, extrusion.py)
+    loss = cross_entropy(model(x), y) + lam * sum_l ||W_marked,l||^2      (BaE, extrusion.py)
     p   <- p - lr * (grad p + weight_decay * p)     for every trainable parameter
     w   <- w * mask                                 for every prunable weight
 
-Plain SGD, no momentum: no optimizer state, which keeps the exported step small. Batches are
-fixed-size and come from the contract's language-neutral order (``protocol.batches``), so
-exported graphs keep static shapes and every client, in any language, sees identical batches.
+W is the effective weight (for an NSConv the standardised, masked weight, with the gain held
+constant in the penalty). Plain SGD, no momentum: no optimizer state, which keeps the exported
+step small. Batches are fixed-size and come from the contract's language-neutral order
+(``protocol.batches``), so exported graphs keep static shapes and every client, in any language,
+sees identical batches.
 The growth signal is the gradient of the loss w.r.t. each layer's used weight on one batch after
 training, read at inactive positions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedmef import extrusion, protocol
+from fedmef.activation_pruning import effective_weight
 from fedmef.extrusion import ExtrusionSchedule
 from fedmef.models import prunable_layers
 from fedmef.sparsity import top_inactive
@@ -39,8 +41,9 @@ class LocalPlan:
     weight_decay: float = 0.0
     #: flat indices per layer of the weights marked for extrusion; empty: no extrusion this round
     marked: dict[str, torch.Tensor] = field(default_factory=dict)
-    lambda_step: float = 1e-4
-    lambda_max: float = 0.01
+    lambda_max: float = 0.1
+    #: rho: lambda reaches lambda_max after this fraction of the window's steps
+    lambda_ramp: float = 0.5
     penalty: str = "squared"
     #: how many of the window's rounds came before this one (the ramp continues across them)
     window_offset_rounds: int = 0
@@ -48,6 +51,8 @@ class LocalPlan:
     base_lr: float = 0.0
     #: per layer, how many growth candidates to report (empty: not an adjustment round)
     growth_counts: dict[str, int] = field(default_factory=dict)
+    #: FedDST: per layer, how many weights to prune and regrow locally after training (``feddst``)
+    readjust_counts: dict[str, int] = field(default_factory=dict)
     seed: int = 0
 
 
@@ -60,34 +65,37 @@ def extrusion_schedule(plan: LocalPlan, steps: int) -> ExtrusionSchedule | None:
         return None
     return ExtrusionSchedule(
         total_steps=steps * plan.window_rounds, base_lr=plan.base_lr or plan.lr,
-        lambda_step=plan.lambda_step, lambda_max=plan.lambda_max, penalty=plan.penalty,
+        lambda_max=plan.lambda_max, ramp=plan.lambda_ramp, penalty=plan.penalty,
     )  # fmt: skip
 
 
-def step_scalars(plan: LocalPlan, steps: int, marked_norms: Iterator[float]) -> Iterator[tuple[float, float]]:
-    """(lr, lambda) for each local step; ``marked_norms`` yields ||w_marked||_1 before each step."""
+def step_scalars(plan: LocalPlan, steps: int, step: int, marked_norm: float) -> tuple[float, float]:
+    """(lr, lambda) of local step ``step``; ``marked_norm`` is ||W_marked||_1 before the step."""
     schedule = extrusion_schedule(plan, steps)
-    for step in range(steps):
-        norm = next(marked_norms)
-        if schedule is None:
-            yield plan.lr, 0.0
-            continue
-        window_step = plan.window_offset_rounds * steps + step
-        yield schedule.learning_rate(window_step, plan.lr, norm), schedule.coefficient(window_step)
+    if schedule is None:
+        return plan.lr, 0.0
+    window_step = plan.window_offset_rounds * steps + step
+    return schedule.learning_rate(window_step, plan.lr, marked_norm), schedule.coefficient(window_step)
+
+
+def marked_effective(layers: dict, marked: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The marked effective weights (gain held constant), differentiable w.r.t. the raw weights."""
+    effective = {name: effective_weight(layers[name], detach_gain=True) for name in marked}
+    return extrusion.marked_values(effective, marked)
 
 
 def local_train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: LocalPlan) -> float:
     """Train ``model`` in place on (x, y) as the plan says; returns the mean training loss."""
     layers = prunable_layers(model)
-    weights = {name: layer.weight for name, layer in layers.items()}
     batches = protocol.batches(len(x), plan.batch_size, plan.epochs, plan.seed)
-    norms = (extrusion.marked_norm(extrusion.marked_values(weights, plan.marked)) for _ in iter(int, 1))
     model.train()
     losses = []
-    for batch, (lr, lam) in zip(batches, step_scalars(plan, len(batches), norms), strict=True):
+    for step, batch in enumerate(batches):
+        marked = marked_effective(layers, plan.marked) if plan.marked else []
+        lr, lam = step_scalars(plan, len(batches), step, extrusion.marked_norm(marked))
         loss = F.cross_entropy(model(x[batch]), y[batch])
         if lam:
-            loss = loss + extrusion.penalty(extrusion.marked_values(weights, plan.marked), lam, plan.penalty)
+            loss = loss + extrusion.penalty(marked, lam, plan.penalty)
         model.zero_grad(set_to_none=True)
         loss.backward()
         with torch.no_grad():

@@ -3,7 +3,8 @@
 ``encode_state`` / ``decode_state`` convert between a model's weights and masks and the ``v/``,
 ``m/``, ``d/`` arrays; ``encode_plan`` / ``decode_plan`` between a ``LocalPlan`` and the ``plan``
 record's scalars plus the ``x/`` marked sets; ``encode_growth`` writes ``gi/``/``gv/``. Sparse
-encoding makes the payload ~ nnz floats + 1 bit per weight down, nnz floats up.
+encoding makes the payload ~ nnz floats + 1 bit per weight down, nnz floats up (a FedDST client's
+readjusted reply also carries its new masks ``m/``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def encode_growth(signal: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> p.Arr
 #: plan record key -> LocalPlan field
 _PLAN_FIELDS = {
     p.EPOCHS: "epochs", p.BATCH_SIZE: "batch_size", p.SEED: "seed", p.LR: "lr", p.BASE_LR: "base_lr",
-    p.LAMBDA_STEP: "lambda_step", p.LAMBDA_MAX: "lambda_max", p.WINDOW_OFFSET: "window_offset_rounds",
+    p.LAMBDA_MAX: "lambda_max", p.LAMBDA_RAMP: "lambda_ramp", p.WINDOW_OFFSET: "window_offset_rounds",
     p.WINDOW_ROUNDS: "window_rounds", p.WEIGHT_DECAY: "weight_decay", p.PENALTY: "penalty",
 }  # fmt: skip
 _FLOAT_KEYS = (p.WINDOW_OFFSET, p.WINDOW_ROUNDS)  # graph scalars travel as floats
@@ -81,6 +82,7 @@ def encode_plan(plan: LocalPlan, round_num: int) -> tuple[dict, p.Arrays]:
     scalars[p.ROUND] = round_num
     scalars[p.EXTRUDE] = 1.0 if plan.marked else 0.0
     scalars.update({p.GROW + name: int(count) for name, count in plan.growth_counts.items()})
+    scalars.update({p.READJUST + name: int(count) for name, count in plan.readjust_counts.items()})
     marked = {p.MARKED + name: idx.numpy().astype(np.int32) for name, idx in plan.marked.items()}
     return scalars, marked
 
@@ -92,4 +94,5 @@ def decode_plan(scalars: dict, arrays: p.Arrays) -> LocalPlan:
     if scalars[p.EXTRUDE]:
         marked = {name: torch.from_numpy(idx.astype(np.int64)) for name, idx in p.with_prefix(p.MARKED, arrays).items()}
     growth = {name: int(count) for name, count in p.with_prefix(p.GROW, scalars).items()}
-    return LocalPlan(**values, marked=marked, growth_counts=growth)
+    readjust = {name: int(count) for name, count in p.with_prefix(p.READJUST, scalars).items()}
+    return LocalPlan(**values, marked=marked, growth_counts=growth, readjust_counts=readjust)

@@ -3,6 +3,8 @@
 Same interface as ``rounds.GraphBackend`` — wire arrays and the plan in, sparse update out — but
 the model is rebuilt from the run config and trained by ``training.local_train``. Imported only
 when a node runs the ``torch`` backend, so a client running exported graphs never loads torch.
+FedDST's local prune/regrow (``readjust/<layer>`` plan keys) runs here only: the reply then
+carries the client's new masks ``m/<layer>``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fedmef import feddst, training, wire
 from fedmef import protocol as p
-from fedmef import training, wire
 from fedmef.config import RunConfig
 from fedmef.task import make_model
 
@@ -29,9 +31,11 @@ class EagerBackend:
         model, local = self._model(arrays), wire.decode_plan(plan, arrays)
         xs, ys = torch.from_numpy(x), torch.from_numpy(y)
         loss = training.local_train(model, xs, ys, local)
-        update = wire.encode_state(model, with_masks=False)
+        batch = torch.from_numpy(p.growth_batch(len(x), local.batch_size, local.seed))
+        if local.readjust_counts:
+            feddst.readjust(model, xs[batch], ys[batch], local.readjust_counts)
+        update = wire.encode_state(model, with_masks=bool(local.readjust_counts))
         if local.growth_counts:
-            batch = torch.from_numpy(p.growth_batch(len(x), local.batch_size, local.seed))
             update |= wire.encode_growth(training.growth_signal(model, xs[batch], ys[batch], local.growth_counts))
         return update, loss
 

@@ -27,6 +27,8 @@ class GraphBackend:
         manifest = self.manifest
         if int(plan[p.BATCH_SIZE]) != manifest.batch_size:
             raise ValueError(f"plan batch size {plan[p.BATCH_SIZE]}, the graphs take {manifest.batch_size}")
+        if p.with_prefix(p.READJUST, plan):
+            raise ValueError("the plan asks for FedDST's local prune/regrow, which runs on the torch backend only")
         order = p.batches(len(x), manifest.batch_size, int(plan[p.EPOCHS]), int(plan[p.SEED]))
         scalars = {spec.name: plan[spec.name] for spec in manifest.inputs("step") if spec.role == "plan"}
         state = p.pack(manifest, "step", wire, {p.X: x[order[0]], p.Y: y[order[0]], p.STEP: 0, p.STEPS: 1} | scalars)

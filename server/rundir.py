@@ -18,8 +18,8 @@ from torch import nn
 from fedmef.config import RunConfig
 
 FIELDS = [
-    "round", "accuracy", "loss", "pre_adjust_accuracy", "train_loss", "adjusted", "extruding", "clients", "failures",
-    "bytes_down", "bytes_up", "dense_bytes", "seconds", "export_seconds",
+    "round", "accuracy", "loss", "pre_adjust_accuracy", "pre_adjust_loss", "train_loss", "adjusted", "extruding",
+    "clients", "failures", "bytes_down", "bytes_up", "dense_bytes", "seconds", "export_seconds",
 ]  # fmt: skip
 
 

@@ -3,8 +3,10 @@
 The server owns the global sparse model and the schedule (``schedule.py``). Each round it sends
 the sparse state, the plan (the schedule's scalars, the marked set on extrusion rounds, growth
 counts on adjustment rounds) and, for exported backends, the manifest and the files a node lacks;
-after aggregating the clients' sparse updates it prunes/grows on adjustment rounds, evaluates on
-the central test set and appends a row to the run directory. Records and keys: ``docs/protocol.md``.
+after aggregating the clients' sparse updates it prunes/grows on adjustment rounds (ranking by
+effective weight), evaluates on the central test set and appends a row to the run directory. For
+FedDST the clients prune/regrow and the server votes and re-prunes (``fedmef/feddst.py``).
+Records and keys: ``docs/protocol.md``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
+from fedmef import feddst, wire
 from fedmef import protocol as p
-from fedmef import wire
 from fedmef.config import RunConfig
-from fedmef.models import prunable_layers, set_masks
-from fedmef.sparsity import adjustment_counts, layer_densities, prune_and_grow
+from fedmef.models import prunable_layers
+from fedmef.sparsity import layer_densities
 from fedmef.task import initial_model, tensors, test_set
 from fedmef.training import evaluate
 
+from . import schedule
 from .aggregation import growth_scores, weighted_average
 from .artifacts import RoundExporter
 from .rundir import RunDirectory
@@ -97,13 +100,15 @@ class Federation:
         replies = self.collect(phase.round, self.grid.send_and_receive(
             [shipment.message(node, p.TRAIN) for node in nodes], timeout=self.config.round_timeout), shipment)
         replies.failures += len(nodes) - len(replies.updates) - replies.failures  # no reply at all
-        pre_adjust_accuracy = float("nan")
-        if replies.updates:
+        pre_adjust = (float("nan"), float("nan"))
+        if replies.updates and phase.adjust and self.config.flags.local_dst:  # the clients cut: no uncut model
+            self.vote(replies.updates)
+        elif replies.updates:
             wire.decode_state(self.model, weighted_average(replies.updates))
-            if phase.adjust:  # accuracy right before and after the cut isolates its damage, which BaE shrinks
-                pre_adjust_accuracy = evaluate(self.model, self.test_x, self.test_y)[1]
+            if phase.adjust:  # loss/accuracy right before and after the cut isolate its damage, which BaE shrinks
+                pre_adjust = evaluate(self.model, self.test_x, self.test_y)
                 self.adjust(replies.updates, phase.fraction)
-        self.log(phase, nodes, shipment, replies, pre_adjust_accuracy, time.perf_counter() - start)
+        self.log(phase, nodes, shipment, replies, pre_adjust, time.perf_counter() - start)
 
     def sample(self, round_num: int) -> list[int]:
         nodes = sorted(self.grid.get_node_ids())
@@ -137,19 +142,23 @@ class Federation:
         return out
 
     def adjust(self, updates: list[tuple[p.Arrays, int]], fraction: float) -> None:
-        weights = {name: layer.weight.detach() for name, layer in self.layers.items()}
-        masks = {name: layer.mask.bool() for name, layer in self.layers.items()}
-        scores = growth_scores(updates, {name: w.numel() for name, w in weights.items()})
-        new_weights, new_masks = prune_and_grow(weights, masks, scores, adjustment_counts(masks, fraction))
-        for name, layer in self.layers.items():
-            layer.weight.data.copy_(new_weights[name])
-        set_masks(self.model, new_masks)
+        scores = growth_scores(updates, {name: layer.weight.numel() for name, layer in self.layers.items()})
+        schedule.adjust(self.model, scores, fraction)
 
-    def log(self, phase: RoundPhase, nodes, shipment: Shipment, replies: Replies, pre_adjust: float, seconds: float):
+    def vote(self, updates: list[tuple[p.Arrays, int]]) -> None:
+        """FedDST: average over the clients' own masks, then re-prune to each layer's nnz by magnitude."""
+        targets = {name: int(layer.mask.sum()) for name, layer in self.layers.items()}
+        aggregated = feddst.vote_average(updates, {name: layer.mask.numel() for name, layer in self.layers.items()})
+        wire.decode_state(self.model, aggregated)
+        feddst.reprune(self.model, p.with_prefix("votes/", aggregated), targets)
+
+    def log(self, phase: RoundPhase, nodes, shipment: Shipment, replies: Replies, pre_adjust: tuple[float, float],
+            seconds: float):  # fmt: skip
         loss, accuracy = evaluate(self.model, self.test_x, self.test_y)
         updates = replies.updates
         row = {
-            "round": phase.round, "accuracy": accuracy, "loss": loss, "pre_adjust_accuracy": pre_adjust,
+            "round": phase.round, "accuracy": accuracy, "loss": loss,
+            "pre_adjust_accuracy": pre_adjust[1], "pre_adjust_loss": pre_adjust[0],
             "train_loss": float(np.mean(replies.losses)) if replies.losses else float("nan"),
             "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
             "clients": len(updates), "failures": replies.failures,

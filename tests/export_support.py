@@ -13,7 +13,7 @@ from export.exporter import export
 from export.layout import GraphKey
 from fedmef import extrusion, protocol, wire
 from fedmef.manifest import Manifest
-from fedmef.models import prunable_layers, set_masks
+from fedmef.models import effective_weights, prunable_layers, set_masks
 from fedmef.sparsity import random_masks
 from fedmef.training import LocalPlan, growth_signal, local_train
 from python_client.artifacts import ArtifactStore
@@ -47,9 +47,9 @@ def batch(key: GraphKey, seed: int = 1, count: int | None = None) -> tuple[np.nd
 
 
 def marked_sets(model: torch.nn.Module, fraction: float = 0.2) -> dict[str, torch.Tensor]:
-    weights = {n: layer.weight for n, layer in prunable_layers(model).items()}
+    """The server's marked sets: the smallest effective weights."""
     masks = {n: layer.mask.bool() for n, layer in prunable_layers(model).items()}
-    return extrusion.marked_sets(weights, masks, fraction)
+    return extrusion.marked_sets(effective_weights(model), masks, fraction)
 
 
 def exported_backend(key: GraphKey, directory: Path, runtime: str) -> GraphBackend:

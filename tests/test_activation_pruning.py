@@ -9,6 +9,7 @@ from fedmef.activation_pruning import (
     MaskedLinear,
     compress,
     decompress,
+    effective_weight,
     kept_count,
     sap_conv2d,
     standardize,
@@ -191,6 +192,27 @@ def test_masked_conv_scaled_keeps_pruned_weights_at_zero_and_no_gradient_there()
     out.square().sum().backward()
     assert torch.all(conv.weight.grad[mask == 0] == 0)
     assert conv.gain.grad is not None and conv.gain.shape == (3, 1, 1, 1)
+
+
+def test_effective_weight_is_what_the_forward_multiplies_by_and_can_hold_the_gain_constant():
+    conv = MaskedConv2d(4, 1, 1, bias=False, scaled=True)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 100.0]).view(1, 4, 1, 1))
+        conv.gain.fill_(2.0)
+    conv.mask.copy_(torch.tensor([1.0, 1.0, 1.0, 0.0]).view(1, 4, 1, 1))
+    r2 = 2**0.5  # active [1, 2, 3]: mean 2, sum of squared deviations 2
+    expected = torch.tensor([-2 / r2, 0.0, 2 / r2, 0.0]).view(1, 4, 1, 1)
+    torch.testing.assert_close(effective_weight(conv), expected)
+    assert torch.equal(effective_weight(conv), conv.used_weight())
+    held = effective_weight(conv, detach_gain=True)
+    torch.testing.assert_close(held, expected)
+    held.square().sum().backward()
+    assert conv.gain.grad is None and conv.weight.grad is not None
+    linear = MaskedLinear(2, 1, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[3.0, 5.0]]))
+    linear.mask.copy_(torch.tensor([[0.0, 1.0]]))
+    assert effective_weight(linear).tolist() == [[0.0, 5.0]] == effective_weight(linear, detach_gain=True).tolist()
 
 
 def test_masked_conv_unscaled_and_linear_multiply_by_mask():

@@ -12,25 +12,28 @@ from benchmarks.accuracy import Benchmark, Variant, is_done, load_benchmark, loa
 NAN = float("nan")
 
 
-def row(round_num, accuracy, pre=NAN, adjusted=0, clients=2, failures=0, up=200, down=500, dense=1000, seconds=1.0):
+def row(round_num, accuracy, pre=NAN, adjusted=0, clients=2, failures=0, up=200, down=500, dense=1000, seconds=1.0,
+        loss=1.0, pre_loss=NAN):  # fmt: skip
     return {
         "round": str(round_num), "accuracy": str(accuracy), "pre_adjust_accuracy": "nan" if math.isnan(pre) else
         str(pre), "adjusted": str(adjusted), "clients": str(clients), "failures": str(failures), "bytes_up": str(up),
-        "bytes_down": str(down), "dense_bytes": str(dense), "seconds": str(seconds),
+        "bytes_down": str(down), "dense_bytes": str(dense), "seconds": str(seconds), "loss": str(loss),
+        "pre_adjust_loss": str(pre_loss),
     }  # fmt: skip
 
 
 ROWS = [
     row(1, 0.50),
-    row(2, 0.70, pre=0.75, adjusted=1),  # cut 0.05, round-to-round -0.20 (a rise)
+    row(2, 0.70, pre=0.75, adjusted=1, loss=0.5, pre_loss=0.25),  # cut 0.05, round-to-round -0.20 (a rise)
     row(3, 0.80),
-    row(4, 0.60, pre=0.90, adjusted=1, clients=1, failures=1, up=100),  # cut 0.30, round 0.20
+    row(4, 0.60, pre=0.90, adjusted=1, clients=1, failures=1, up=100, loss=0.5, pre_loss=0.375),  # cut 0.30, round 0.20
 ]
 
 
 def test_drops_are_pre_minus_post_and_previous_minus_current():
     assert metrics.adjustment_rounds(ROWS) == [2, 4]
     assert metrics.cut_drops(ROWS) == pytest.approx([0.05, 0.30])
+    assert metrics.cut_loss_rises(ROWS) == [0.25, 0.125]
     assert metrics.round_drops(ROWS) == pytest.approx([-0.20, 0.20])
 
 
@@ -47,11 +50,14 @@ def test_bytes_per_client_divides_upload_by_replies_and_download_by_sampled_clie
 
 
 def test_summary():
-    s = metrics.summarize(ROWS)
+    s = metrics.summarize(ROWS, seed=4)
     assert (s.final_accuracy, s.best_accuracy, s.dense_bytes, s.seconds_per_round) == (0.6, 0.8, 1000.0, 1.0)
     assert s.cut_drop == pytest.approx(0.175)
     assert s.round_drop == pytest.approx(0.0)
-    assert math.isnan(metrics.summarize([row(1, 0.5)]).cut_drop)  # dense: no adjustment
+    assert s.first_cut_drop == pytest.approx(0.05) and s.first_cut_loss_rise == 0.25
+    assert s.cut_loss_rise == 0.1875 and s.seed == 4
+    dense = metrics.summarize([row(1, 0.5)])
+    assert math.isnan(dense.cut_drop) and math.isnan(dense.first_cut_drop) and math.isnan(dense.first_cut_loss_rise)
 
 
 def test_mean_std_and_format():
@@ -69,26 +75,32 @@ def test_mean_curve_uses_rounds_common_to_all_runs():
     assert rounds == [1, 2] and values == pytest.approx([0.3, 0.5])
 
 
-def summary(final=0.9, cut=0.02, up=200.0, dense=1000.0):
-    return metrics.RunSummary(final, final, cut, cut, up, 2 * up, dense, 1.0)
+def summary(final=0.9, cut=0.02, up=200.0, dense=1000.0, first=0.01, rise=0.1, seed=0):
+    return metrics.RunSummary(final, final, cut, cut, up, 2 * up, dense, 1.0, first, rise, rise, seed)
 
 
 def test_targets_are_computed_from_the_summaries():
     found = metrics.targets({
         "fedavg": [summary(final=0.95)], "feddst": [summary(final=0.90)],
-        "fedmef": [summary(final=0.935, cut=0.01, up=300.0)], "fedmef-no-bae": [summary(cut=0.03)],
+        "fedmef": [summary(final=0.935, up=300.0, first=0.03, rise=0.07)], "fedmef-no-bae": [summary(rise=0.1)],
     })  # fmt: skip
-    assert [t.met for t in found] == [True, True, True, False]  # +3.5 pts, -1.5 pts, 1 <= 1.5, 0.3 > 0.25
-    assert "0.300×" in found[3].detail and "chance" not in found[0].detail
+    # +3.5 pts; -1.5 pts; first cut 3 <= 3 points; loss rise 0.07 vs 0.10: 30 % smaller; upload 0.3 > 0.25
+    assert [t.met for t in found] == [True, True, True, True, False]
+    assert "chance" not in found[0].detail and "seed 0: 3.00 points" == found[2].detail
+    assert "seed 0: 0.0700 vs 0.1000 (30 % smaller)" == found[3].detail and "0.300×" in found[4].detail
     assert "near chance" in metrics.targets({"fedmef": [summary()], "feddst": [summary(final=0.1)]})[0].detail
-    assert [t.met for t in metrics.targets({"fedmef": [summary()], "fedmef-no-bae": [summary(cut=NAN)]})] == [
-        None, True,
-    ]  # fmt: skip
     assert metrics.targets({"fedavg": [summary()]}) == []
-    noisy = {"fedmef": [summary(cut=-0.01), summary(cut=0.03)], "fedmef-no-bae": [summary(cut=0.03)] * 2}
-    spread = metrics.targets(noisy)  # 1 ± 2.83 vs 3 ± 0 points: met, but within the spread
-    assert spread[0].met and "within the seed-to-seed spread" in spread[0].detail
-    assert "one seed" in found[2].detail
+
+
+def test_per_seed_targets_need_every_seed_and_pair_runs_by_seed():
+    fedmef = [summary(seed=0, first=0.01, rise=0.05), summary(seed=1, first=0.035, rise=0.08)]
+    without = [summary(seed=1, rise=0.1), summary(seed=0, rise=0.1)]  # listed in another order
+    cut, bae = metrics.targets({"fedmef": fedmef, "fedmef-no-bae": without})[:2]
+    assert not cut.met and cut.detail == "seed 0: 1.00, seed 1: 3.50 points"  # seed 1 exceeds 3 points
+    assert not bae.met
+    assert bae.detail == "seed 0: 0.0500 vs 0.1000 (50 % smaller); seed 1: 0.0800 vs 0.1000 (20 % smaller)"
+    no_cuts = metrics.targets({"fedmef": [summary(first=NAN, rise=NAN)], "fedmef-no-bae": [summary(rise=NAN)]})
+    assert [t.met for t in no_cuts[:2]] == [None, None] and no_cuts[1].detail == "no cut"
 
 
 def test_memory_columns_from_the_first_table_with_matching_rows():

@@ -1,7 +1,8 @@
 """The accuracy benchmark end to end: two real 2-round federations, report, then a resumed no-op rerun.
 
 Slow (two ``flwr run`` starts, ~1-3 min on 2 busy cores): each federation has 2 supernodes and
-adjusts in round 1 (``adjust-interval=1``, one extrusion round), so the post-adjustment drop is defined.
+adjusts in round 1 (``adjust-interval=1``, one extrusion round), so the post-adjustment drop is defined
+(for fedmef; FedDST's clients cut, so it has none, and its round 1 runs the server's mask vote).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ extrusion-rounds = 1
 adjust-end-fraction = 1.0
 clients-per-round = 2
 local-epochs = 1
+backend = "torch"  # FedDST prunes/regrows on the clients: eager only
 """
 
 
@@ -54,10 +56,13 @@ def test_runner_end_to_end_and_resume(flower_env):
     assert metrics.adjustment_rounds(fedmef_rows) == [1]  # round 2 = T_end, where f_decay is 0: no cut
     expected = metrics.summarize(fedmef_rows)
     assert float(rows[1]["cut_drop"]) == pytest.approx(expected.cut_drop, abs=1e-4)
+    assert float(rows[1]["first_cut_loss_rise"]) == pytest.approx(expected.first_cut_loss_rise, abs=1e-4)
+    feddst_rows = list(csv.DictReader(open(results / "runs" / "tiny" / "feddst-seed0" / "metrics.csv")))
+    assert metrics.adjustment_rounds(feddst_rows) == [1] and rows[0]["cut_drop"] == "nan"
     assert 0 < int(rows[1]["bytes_up_per_client"]) < 0.25 * int(rows[1]["dense_bytes"])
 
     report = (results / "accuracy.md").read_text()
-    assert "| fedmef | 1 |" in report and "## Targets" in report
+    assert "| fedmef | 1 |" in report and "## Targets" in report and "## Each cut" in report
     assert "FedMef upload ≤ 0.25 × dense float32" in report and "see [memory.md]" in report
     for name in ("accuracy-curves.png", "accuracy-drops.png", "accuracy-density.png"):
         assert (results / name).stat().st_size > 0

@@ -29,13 +29,13 @@ def test_pyproject_declares_exactly_the_fields_with_equal_defaults():
 
 def test_kebab_keys_map_to_fields_and_values_are_converted():
     config = RunConfig.from_run_config(
-        {"num-rounds": 7, "lr": 1, "sap-drop": 0.5, "adjust-interval": 3.0, "method": "feddst", "model-width": 8}
+        {"num-rounds": 7, "lr": 1, "sap-drop": 0.5, "adjust-interval": 3.0, "method": "server-dst", "model-width": 8}
     )
     assert config.num_rounds == 7
     assert config.lr == 1.0 and isinstance(config.lr, float)
     assert config.adjust_interval == 3 and isinstance(config.adjust_interval, int)
     assert config.model_width == 8.0 and isinstance(config.model_width, float)
-    assert (config.sap_drop, config.method) == (0.5, "feddst")
+    assert (config.sap_drop, config.method) == (0.5, "server-dst")
 
 
 @pytest.mark.parametrize(
@@ -57,8 +57,9 @@ def test_kebab_keys_map_to_fields_and_values_are_converted():
         ({"extrusion-rounds": 0}, "extrusion-rounds"),
         ({"lr": 0.0}, "lr"),
         ({"lr-final": -1.0}, "lr-final"),
-        ({"bae-lambda-step": -1e-4}, "bae-lambda-step"),
         ({"bae-lambda-max": -0.1}, "bae-lambda-max"),
+        ({"bae-ramp": 0.0}, "bae-ramp"),
+        ({"bae-ramp": 1.5}, "bae-ramp"),
         ({"validation-fraction": 1.0}, "validation-fraction"),
         ({"test-fraction": 0.0}, "test-fraction"),
         ({"batch-size": 0}, "batch-size"),
@@ -89,25 +90,36 @@ def test_wrong_type_fails_naming_the_key(key, value, type_name):
 
 
 @pytest.mark.parametrize(
-    ("method", "sparse", "extrusion", "activation_pruning", "scaled", "keep"),
+    ("method", "sparse", "extrusion", "activation_pruning", "scaled", "keep", "local_dst"),
     [
-        ("fedavg", False, False, False, False, 1.0),
-        ("feddst", True, False, False, False, 1.0),
-        ("fedmef", True, True, True, True, 0.3),
-        ("fedmef-no-bae", True, False, True, True, 0.3),
-        ("fedmef-no-sap", True, True, False, False, 1.0),
-        ("sap-no-scaling", True, True, True, False, 0.3),
+        ("fedavg", False, False, False, False, 1.0, False),
+        ("feddst", True, False, False, False, 1.0, True),
+        ("server-dst", True, False, False, False, 1.0, False),
+        ("fedmef", True, True, True, True, 0.3, False),
+        ("fedmef-no-bae", True, False, True, True, 0.3, False),
+        ("fedmef-no-sap", True, True, False, False, 1.0, False),
+        ("sap-no-scaling", True, True, True, False, 0.3, False),
     ],
 )
-def test_method_flags_follow_the_table(method, sparse, extrusion, activation_pruning, scaled, keep):
-    config = RunConfig.from_run_config({"method": method})
+def test_method_flags_follow_the_table(method, sparse, extrusion, activation_pruning, scaled, keep, local_dst):
+    config = RunConfig.from_run_config({"method": method, "backend": "torch"})
     assert (config.flags.sparse, config.flags.extrusion) == (sparse, extrusion)
     assert (config.flags.activation_pruning, config.flags.scaled) == (activation_pruning, scaled)
+    assert config.flags.local_dst == local_dst
     assert config.sap_keep == pytest.approx(keep)  # 1 - sap-drop (0.7) when SAP is on
 
 
 def test_every_method_is_covered():
-    assert set(METHODS) == {"fedavg", "feddst", "fedmef", "fedmef-no-bae", "fedmef-no-sap", "sap-no-scaling"}
+    assert set(METHODS) == {"fedavg", "feddst", "server-dst", "fedmef", "fedmef-no-bae", "fedmef-no-sap",
+                            "sap-no-scaling"}  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["ort", "executorch"])
+def test_feddst_runs_on_the_torch_backend_only_and_says_why(backend):
+    with pytest.raises(ValueError, match="invalid run-config backend: method 'feddst' prunes and regrows on the "
+                                         "clients.*set backend=\"torch\""):  # fmt: skip
+        RunConfig.from_run_config({"method": "feddst", "backend": backend})
+    assert RunConfig.from_run_config({"method": "feddst", "backend": "torch"}).flags.local_dst
 
 
 def test_adjust_end_round():

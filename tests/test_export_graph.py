@@ -45,7 +45,7 @@ def run_graph(key: GraphKey, model, x, y, plan: LocalPlan, tmp_path, kind: str =
 def one_step_plan(key: GraphKey, model, **fields) -> LocalPlan:
     marked = marked_sets(model) if key.extrusion else {}
     return LocalPlan(epochs=1, batch_size=key.batch_size, lr=0.1, weight_decay=key.weight_decay, marked=marked,
-                     lambda_step=0.2, lambda_max=0.2, base_lr=0.1, **fields)  # fmt: skip
+                     lambda_max=0.2, lambda_ramp=0.5, base_lr=0.1, **fields)  # fmt: skip
 
 
 @pytest.mark.parametrize("key", [

@@ -11,6 +11,7 @@ import torch
 from export.layout import GraphKey
 from fedmef import protocol as p
 from fedmef import wire
+from fedmef.activation_pruning import effective_weight
 from fedmef.models import prunable_layers
 from fedmef.training import LocalPlan, evaluate
 
@@ -51,7 +52,7 @@ def round_plan(key: GraphKey, model, **overrides) -> LocalPlan:
     """An extrusion + adjustment round (second of a two-round window) when the key extrudes."""
     counts = {n: min(5, int((layer.mask == 0).sum())) for n, layer in prunable_layers(model).items()}
     fields = dict(epochs=1, batch_size=key.batch_size, lr=0.05, weight_decay=key.weight_decay, seed=3,
-                  marked=marked_sets(model) if key.extrusion else {}, lambda_step=0.02, lambda_max=0.05,
+                  marked=marked_sets(model) if key.extrusion else {}, lambda_max=0.05, lambda_ramp=0.75,
                   penalty=key.penalty, window_offset_rounds=1, window_rounds=2, base_lr=0.3,
                   growth_counts=counts if key.layout != "dense" else {})  # fmt: skip
     return LocalPlan(**fields | overrides)
@@ -63,7 +64,8 @@ def run_round(backend, key, model, plan: LocalPlan, x, y):
 
 
 def test_round_matches_eager(exported):
-    """Three steps with the lambda ramp and the budget-aware lr computed in the graph, then growth."""
+    """Three steps with the lambda ramp (reaching its cap at the second) and the budget-aware lr computed in the
+    graph from the marked effective weights, then growth."""
     key, model, backend = exported
     x, y = batch(key, seed=9, count=3 * key.batch_size + 2)
     # float32 kernels of ORT/ExecuTorch and torch differ by ~1e-5 relative per step in the deep ResNet;
@@ -100,8 +102,11 @@ def test_penalty_adds_lambda_times_marked_square(exported):
     plan = round_plan(key, model, growth_counts={}, window_offset_rounds=0)
     _, penalised = run_round(backend, key, model, plan, x, y)
     _, plain = run_round(backend, key, model, round_plan(key, model, growth_counts={}, marked={}), x, y)
-    layers, lam = prunable_layers(model), 0.02  # lambda_step * (t + 1) at t = 0
-    norms = [(layer.weight.flatten()[plan.marked[n]] ** 2).sum() for n, layer in layers.items()]
+    # t = 0 of a window of T = 2 steps (1 step a round): lambda = 0.05 * min(1, 1 / (0.75 * 2))
+    layers, lam = prunable_layers(model), 0.05 / 1.5
+    with torch.no_grad():  # the penalty is on the effective weight (NSConv: standardised), gain held constant
+        effective = {n: effective_weight(layer) for n, layer in layers.items()}
+    norms = [(effective[n].flatten()[plan.marked[n]] ** 2).sum() for n in layers]
     expected = lam * float(sum(norms) if key.penalty == "squared" else sum(torch.sqrt(v) for v in norms))
     assert expected > 0
     assert penalised - plain == pytest.approx(expected, rel=1e-3)

@@ -1,4 +1,5 @@
-"""Budget-aware extrusion: marked sets, coefficient/lr schedule, penalty forms, and its effect."""
+"""Budget-aware extrusion: marked sets, coefficient/lr schedule, penalty forms, its gradient through
+the NSConv standardisation, and its effect on the marked effective weights."""
 
 import math
 
@@ -7,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedmef.activation_pruning import MaskedLinear
+from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, effective_weight
 from fedmef.extrusion import ExtrusionSchedule, marked_norm, marked_sets, marked_values, penalty
-from fedmef.models import prunable_layers
+from fedmef.models import effective_weights, prunable_layers
 from fedmef.training import LocalPlan, local_train
 
 
@@ -67,13 +68,18 @@ def test_penalty_rejects_unknown_form():
 
 
 def test_coefficient_ramps_then_caps():
-    schedule = ExtrusionSchedule(total_steps=10, base_lr=0.1, lambda_step=0.25, lambda_max=0.6)
-    assert [schedule.coefficient(s) for s in range(4)] == [0.25, 0.5, 0.6, 0.6]
-    default = ExtrusionSchedule(total_steps=10, base_lr=0.1)
-    assert default.coefficient(0) == pytest.approx(1e-4)
-    assert default.coefficient(9) == pytest.approx(1e-3)
-    assert default.coefficient(99) == pytest.approx(0.01)
-    assert default.coefficient(500) == 0.01
+    schedule = ExtrusionSchedule(total_steps=10, base_lr=0.1, lambda_max=0.6, ramp=0.4)
+    assert [schedule.coefficient(s) for s in range(6)] == pytest.approx([0.15, 0.3, 0.45, 0.6, 0.6, 0.6])
+
+
+@pytest.mark.parametrize("total_steps", [2, 3, 7, 24, 100])
+@pytest.mark.parametrize("ramp", [0.25, 0.5, 1.0])
+def test_coefficient_reaches_its_cap_by_step_rho_t_whatever_the_number_of_steps(total_steps, ramp):
+    schedule = ExtrusionSchedule(total_steps=total_steps, base_lr=0.1, lambda_max=0.1, ramp=ramp)
+    capped = math.ceil(ramp * total_steps) - 1  # 0-based: the ceil(rho T)-th step of the window
+    assert schedule.coefficient(capped) == pytest.approx(0.1)
+    assert schedule.coefficient(total_steps - 1) == pytest.approx(0.1)
+    assert all(schedule.coefficient(s) < 0.1 for s in range(capped) if s + 1 < ramp * total_steps)
 
 
 def test_budget_factor_values():
@@ -106,11 +112,46 @@ def test_learning_rate_does_not_ratchet_across_calls():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"total_steps": 0}, "steps"), ({"total_steps": -3}, "steps"), ({"total_steps": 5, "penalty": "l1"}, "penalty")],
+    [({"total_steps": 0}, "steps"), ({"total_steps": -3}, "steps"), ({"total_steps": 5, "penalty": "l1"}, "penalty"),
+     ({"total_steps": 5, "ramp": 0.0}, "ramp"), ({"total_steps": 5, "ramp": 1.5}, "ramp")],  # fmt: skip
 )
 def test_schedule_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ExtrusionSchedule(base_lr=0.1, **kwargs)
+
+
+# -- the penalty on an NSConv's effective weight ----------------------------------------------------------------------
+
+
+def nsconv():
+    """One output channel, 5 inputs: active raw [0, 3, 2, 7], position 4 pruned; gain 1."""
+    conv = MaskedConv2d(5, 1, 1, bias=False, scaled=True)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([0.0, 3.0, 2.0, 7.0, 0.0]).view(1, 5, 1, 1))
+        conv.mask.copy_(torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0]).view(1, 5, 1, 1))
+    return conv
+
+
+def test_penalty_gradient_reaches_the_raw_nsconv_weight_through_the_standardisation():
+    conv = nsconv()
+    marked = {"c": torch.tensor([2])}  # raw 2: effective (2 - 3) / sqrt(26)
+    values = marked_values({"c": effective_weight(conv, detach_gain=True)}, marked)
+    assert float(values[0].detach()) == pytest.approx(-1 / math.sqrt(26))
+    penalty(values, 1.0, "squared").backward()
+    # P = e_2^2, e_i = (w_i - mean) / s with s^2 = sum of squared deviations = 26 and deviations d = [-3, 0, -1, 4]:
+    # dP/dw_j = 2 e_2 [(delta_2j - 1/4) / s - d_2 d_j / s^3]
+    d, s = [-3.0, 0.0, -1.0, 4.0], math.sqrt(26)
+    expected = [2 * (-1 / s) * ((j == 2) - 0.25) / s - 2 * (-1 / s) * d[2] * d[j] / s**3 for j in range(4)]
+    assert conv.weight.grad.flatten().tolist()[:4] == pytest.approx(expected, rel=1e-5)
+    assert all(g != 0 for g in expected)  # unmarked weights of the channel move too: they share its mean and scale
+    assert conv.weight.grad.flatten()[4] == 0  # the pruned position
+    assert conv.gain.grad is None  # the gain is held constant
+
+
+def test_marked_sets_rank_effective_weights_so_an_nsconv_raw_zero_is_not_marked():
+    conv = nsconv()
+    marked = marked_sets({"c": effective_weight(conv).detach()}, {"c": conv.mask.bool()}, 0.25)  # int(0.25 * 4) = 1
+    assert marked["c"].tolist() == [1]  # raw 3 = the channel mean: effective 0; raw 0 is effective -3 / sqrt(26)
 
 
 # -- the effect of extrusion on a seeded toy classifier --------------------------------------------------------------
@@ -135,7 +176,7 @@ def train_and_cut(extrude: bool) -> tuple[float, float]:
     layer = prunable_layers(model)["0"]
     marked = marked_sets({"0": layer.weight}, {"0": layer.mask.bool()}, 0.3)
     assert marked["0"].numel() == int(0.3 * int(layer.mask.sum()))
-    plan = LocalPlan(epochs=8, batch_size=32, lr=0.1, marked=marked if extrude else {}, lambda_step=0.1, lambda_max=1.0)
+    plan = LocalPlan(epochs=8, batch_size=32, lr=0.1, marked=marked if extrude else {}, lambda_max=1.0, lambda_ramp=0.2)
     local_train(model, x, y, plan)
     norm = float(layer.weight.detach().flatten()[marked["0"]].norm())
     with torch.no_grad():
@@ -151,3 +192,35 @@ def test_extrusion_empties_marked_weights_so_pruning_them_costs_little():
     assert plain_norm > 0.5 and plain_change > 0.05  # without BaE the marked weights matter
     assert extruded_norm / plain_norm < 0.3  # measured 0.10
     assert extruded_change / plain_change < 0.5  # measured 0.14
+
+
+def nsconv_problem():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 1, 4, 4, generator=gen)
+    y = (x.flatten(1) @ torch.randn(16, 4, generator=gen)).argmax(1)
+    torch.manual_seed(1)
+    model = nn.Sequential(MaskedConv2d(1, 6, 3, padding=1, scaled=True), nn.ReLU(), nn.Flatten(), MaskedLinear(96, 4))
+    with torch.no_grad():
+        mask = (torch.rand(6, 1, 3, 3, generator=torch.Generator().manual_seed(2)) < 0.6).float()
+        model[0].mask.copy_(mask)
+        model[0].weight.mul_(mask)
+    return model, x, y
+
+
+def marked_effective_norm(extrude: bool) -> tuple[float, float]:
+    """(||W_marked||_2 of the NSConv before, after 8 epochs with or without BaE)."""
+    model, x, y = nsconv_problem()
+    masks = {n: layer.mask.bool() for n, layer in prunable_layers(model).items()}
+    marked = {"0": marked_sets(effective_weights(model), masks, 0.3)["0"]}
+    before = float(effective_weights(model)["0"].flatten()[marked["0"]].norm())
+    plan = LocalPlan(epochs=8, batch_size=32, lr=0.1, marked=marked if extrude else {}, lambda_max=1.0, lambda_ramp=0.2)
+    local_train(model, x, y, plan)
+    return before, float(effective_weights(model)["0"].flatten()[marked["0"]].norm())
+
+
+def test_extrusion_shrinks_the_marked_effective_nsconv_weights():
+    before, plain = marked_effective_norm(extrude=False)
+    same, extruded = marked_effective_norm(extrude=True)
+    assert before == same > 0
+    assert plain > before  # without BaE the marked weights grow (measured 0.57 -> 1.43)
+    assert extruded / plain < 0.1  # measured 0.03

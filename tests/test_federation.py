@@ -135,9 +135,9 @@ def test_namespace_from_regular_install(tmp_path):
 
 def test_launcher_expands_overlays(tmp_path):
     overlay = tmp_path / "variant.toml"
-    overlay.write_text('method = "feddst"\nnum-rounds = 7\nlr = 0.5\n')
+    overlay.write_text('method = "server-dst"\nnum-rounds = 7\nlr = 0.5\n')
     expanded = launch.expand_overlays([str(overlay), "num-rounds=9"])
-    assert expanded == ['method="feddst"', "num-rounds=7", "lr=0.5", "num-rounds=9"]
+    assert expanded == ['method="server-dst"', "num-rounds=7", "lr=0.5", "num-rounds=9"]
     for shipped in sorted((ROOT / "conf").glob("*.toml")):  # every shipped overlay is a valid config
         launch.check_config(ROOT, [launch.toml_pair(p) for p in launch.expand_overlays([str(shipped), "data-path=/x"])])
     with pytest.raises(SystemExit, match="not found"):

@@ -10,6 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from export import exporter
 from export.__main__ import main
 from export.exporter import export, export_cached
 from export.layout import GraphKey, layout_of
@@ -122,6 +123,15 @@ def test_export_cache_reuses_verified_exports(exported, tmp_path):
     assert export_cached(key, tmp_path, "onnxruntime")[0].files == manifest.files
     other = replace(key, batch_size=2)
     assert export_cached(other, tmp_path, "onnxruntime")[1] != directory
+
+
+def test_export_cache_is_per_code_version(exported, tmp_path, monkeypatch):
+    """An export traced by other code (say, another penalty with the same inputs) is never reused."""
+    key, *_ = exported
+    _, directory = export_cached(key, tmp_path, "onnxruntime")
+    assert directory.name == f"onnxruntime-{key.digest()}-{exporter.code_digest()}"
+    monkeypatch.setattr(exporter, "code_digest", lambda: "0ther000")
+    assert export_cached(key, tmp_path, "onnxruntime")[1].name.endswith("-0ther000")
 
 
 def test_cli_exports_a_runnable_round(tmp_path):

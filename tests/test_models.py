@@ -3,8 +3,17 @@
 import pytest
 import torch
 
-from fedmef.activation_pruning import MaskedConv2d
-from fedmef.models import BasicBlockNF, ConvSpec, InvertedResidualNF, SkipGain, build_model, prunable_layers
+from fedmef.activation_pruning import MaskedConv2d, standardize
+from fedmef.models import (
+    BasicBlockNF,
+    ConvSpec,
+    InvertedResidualNF,
+    SkipGain,
+    build_model,
+    effective_weights,
+    prunable_layers,
+    standardised_layers,
+)
 
 CASES = {
     "cnn": dict(in_channels=1, size=8, width=None),
@@ -111,3 +120,18 @@ def test_fresh_inverted_residual_is_identity():
     assert torch.equal(block(x), x)
     downsample = InvertedResidualNF(ConvSpec(), 8, 16, stride=2, expand=6)
     assert not downsample.residual and downsample(x).shape == (2, 16, 2, 2)
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_effective_weights_of_every_prunable_layer(scaled):
+    model = build_model("cnn", ConvSpec(scaled=scaled), 1, 10, width=2)
+    layers = prunable_layers(model)
+    for layer in layers.values():
+        layer.mask.copy_((torch.rand(layer.mask.shape, generator=torch.Generator().manual_seed(0)) < 0.5).float())
+    effective = effective_weights(model)
+    assert list(effective) == list(layers) and not any(w.requires_grad for w in effective.values())
+    assert standardised_layers(model) == ({"conv1", "conv2", "conv3"} if scaled else set())
+    conv = layers["conv2"]
+    expected = standardize(conv.weight, conv.mask, conv.gain) if scaled else conv.weight * conv.mask
+    assert torch.equal(effective["conv2"], expected.detach())
+    assert torch.equal(effective["fc"], layers["fc"].weight.detach() * layers["fc"].mask)

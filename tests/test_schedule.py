@@ -1,11 +1,17 @@
-"""The server's round schedule: adjustment rounds, extrusion windows, learning-rate decay."""
+"""The server's round schedule: adjustment rounds, extrusion windows, learning-rate decay, and the
+marked sets against the cut."""
 
 import math
 
 import pytest
+import torch
 
 from fedmef.config import RunConfig
-from server.schedule import RoundPhase, next_adjustment, round_phase
+from fedmef.extrusion import marked_sets
+from fedmef.models import prunable_layers
+from fedmef.sparsity import adjustment_counts
+from fedmef.task import initial_model
+from server.schedule import RoundPhase, adjust, local_plan, next_adjustment, round_phase
 
 
 def config(**overrides):
@@ -42,8 +48,9 @@ def test_single_round_run_uses_the_initial_lr():
     assert round_phase(config(num_rounds=1), 1).lr == pytest.approx(0.05)
 
 
-def test_feddst_adjusts_without_extrusion():
-    cfg = config(method="feddst")
+@pytest.mark.parametrize("method", ["feddst", "server-dst"])
+def test_dst_methods_adjust_without_extrusion(method):
+    cfg = config(method=method, backend="torch")
     phases = [round_phase(cfg, t) for t in range(1, 41)]
     assert [p.round for p in phases if p.adjust] == [10, 20]
     assert not any(p.extrude for p in phases)
@@ -86,3 +93,44 @@ def test_next_adjustment():
 def test_round_outside_the_run_raises(round_num):
     with pytest.raises(ValueError, match="outside 1..40"):
         round_phase(config(), round_num)
+
+
+def test_marked_set_is_exactly_what_the_next_cut_prunes_when_nothing_trains_in_between():
+    cfg = config(method="fedmef", density=0.3)
+    model = initial_model(cfg)
+    with torch.no_grad():  # NSConv weights away from their init, so raw and effective rankings differ
+        for layer in prunable_layers(model).values():
+            layer.weight.add_(0.3 * torch.randn_like(layer.weight)).mul_(layer.mask)
+    masks = {name: layer.mask.bool().clone() for name, layer in prunable_layers(model).items()}
+    marked = local_plan(cfg, round_phase(cfg, 9), model).marked  # first round of the window
+    assert local_plan(cfg, round_phase(cfg, 10), model).marked.keys() == marked.keys()
+    scores = {name: torch.rand(mask.numel()) for name, mask in masks.items()}
+    adjust(model, scores, round_phase(cfg, 10).fraction)
+    assert sum(idx.numel() for idx in marked.values()) > 0
+    for name, layer in prunable_layers(model).items():
+        pruned = (masks[name] & ~layer.mask.bool()).flatten().nonzero().flatten()
+        assert sorted(pruned.tolist()) == sorted(marked[name].tolist()), name
+
+
+def test_fedmef_marks_by_effective_weight_not_by_raw_magnitude():
+    cfg = config(method="fedmef", density=0.3)
+    model = initial_model(cfg)
+    masks = {name: layer.mask.bool() for name, layer in prunable_layers(model).items()}
+    marked = local_plan(cfg, round_phase(cfg, 9), model).marked
+    raw = marked_sets({name: layer.weight.detach() for name, layer in prunable_layers(model).items()}, masks,
+                      round_phase(cfg, 9).fraction)  # fmt: skip
+    assert marked.keys() == raw.keys()
+    assert any(set(marked[n].tolist()) != set(raw[n].tolist()) for n in marked if n != "fc")  # NSConvs differ
+    assert set(marked["fc"].tolist()) == set(raw["fc"].tolist())  # the plain classifier does not
+
+
+def test_feddst_plan_asks_clients_to_readjust_and_report_no_growth():
+    cfg = config(method="feddst", backend="torch")
+    model = initial_model(cfg)
+    adjusting = local_plan(cfg, round_phase(cfg, 10), model)
+    masks = {name: layer.mask.bool() for name, layer in prunable_layers(model).items()}
+    assert adjusting.readjust_counts == adjustment_counts(masks, f_decay(10)) and not adjusting.growth_counts
+    assert not adjusting.marked
+    assert not local_plan(cfg, round_phase(cfg, 9), model).readjust_counts
+    server = local_plan(config(method="server-dst"), round_phase(cfg, 10), model)
+    assert server.growth_counts == adjusting.readjust_counts and not server.readjust_counts

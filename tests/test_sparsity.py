@@ -5,9 +5,11 @@ import math
 import pytest
 import torch
 
+from fedmef.activation_pruning import standardize
 from fedmef.sparsity import (
     adjustment_counts,
     apply_masks,
+    channel_means,
     erk_densities,
     layer_densities,
     lowest_active,
@@ -125,7 +127,8 @@ def test_prune_and_grow_hand_built_layer():
     weights = {"w": weight, "fixed": torch.tensor([1.0, 0.0, 2.0])}
     masks = {"w": mask, "fixed": torch.tensor([1, 0, 1], dtype=torch.bool)}
     growth = {"w": scores, "fixed": torch.tensor([0.0, 5.0, 0.0])}
-    new_weights, new_masks = prune_and_grow(weights, masks, growth, {"w": 2, "fixed": 0})
+    effective = {n: w * masks[n] for n, w in weights.items()}  # plain layers: the masked weight
+    new_weights, new_masks = prune_and_grow(weights, effective, masks, growth, {"w": 2, "fixed": 0})
 
     # prune the two smallest active |w| (positions 5: 0.05, 1: 0.1), grow 4 (0.7) and 7 (0.4)
     expected_mask = torch.tensor([[1, 0, 0, 1], [1, 0, 1, 1]], dtype=torch.bool)
@@ -150,7 +153,7 @@ def test_prune_and_grow_keeps_counts_on_random_layers():
     weights = {n: torch.randn(s, generator=gen) * masks[n] for n, s in shapes.items()}
     scores = {n: torch.rand(s, generator=gen) for n, s in shapes.items()}
     counts = adjustment_counts(masks, 0.3)
-    new_weights, new_masks = prune_and_grow(weights, masks, scores, counts)
+    new_weights, new_masks = prune_and_grow(weights, weights, masks, scores, counts)
     for name in shapes:
         assert int(new_masks[name].sum()) == int(masks[name].sum())
         assert int((new_masks[name] & ~masks[name]).sum()) == counts[name]  # grown only from inactive
@@ -158,6 +161,70 @@ def test_prune_and_grow_keeps_counts_on_random_layers():
         assert torch.all(new_weights[name][~new_masks[name]] == 0)
         survivors = masks[name] & new_masks[name]
         assert torch.equal(new_weights[name][survivors], weights[name][survivors])
+
+
+# -- standardised (NSConv) layers: rank and grow by the effective weight -------------------------------------------
+
+
+def effective(weight, mask):
+    """An NSConv's effective weight with gain 1 (one output channel per row)."""
+    return standardize(weight, mask.float(), torch.ones(weight.shape[0], 1))
+
+
+def test_prune_ranks_by_effective_not_raw_magnitude():
+    # active raw [0, 3, 2, 7]: mean 3, so raw 0 is effective -3/sqrt(26) and raw 3 is effective 0
+    weight = torch.tensor([[0.0, 3.0, 2.0, 7.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0]], dtype=torch.bool)
+    growth = {"w": torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0]])}
+    _, raw_masks = prune_and_grow({"w": weight}, {"w": weight}, {"w": mask}, growth, {"w": 1})
+    _, new_masks = prune_and_grow({"w": weight}, {"w": effective(weight, mask)}, {"w": mask}, growth, {"w": 1}, {"w"})
+    assert raw_masks["w"].tolist() == [[False, True, True, True, True]]  # raw ranking cuts a used weight
+    assert new_masks["w"].tolist() == [[True, False, True, True, True]]  # the effective zero goes
+
+
+def test_pruning_an_effective_zero_and_growing_leave_the_other_effective_weights_unchanged():
+    # channel 0 active raw [1, 3, 2, 6]: mean 3, sum of squared deviations 14; position 1 is effective 0
+    # channel 1 active raw [4, 8]: nothing moves there
+    weight = torch.tensor([[1.0, 3.0, 2.0, 6.0, 0.0, 0.0], [4.0, 0.0, 0.0, 0.0, 0.0, 8.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 0, 0, 0, 0, 1]], dtype=torch.bool)
+    growth = {"w": torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.1, 0.9], [0.0] * 6])}
+    before = effective(weight, mask)
+    assert before[0, 1] == 0
+    new_weights, new_masks = prune_and_grow({"w": weight}, {"w": before}, {"w": mask}, growth, {"w": 1}, {"w"})
+    assert new_masks["w"].tolist() == [[True, False, True, True, False, True], [True, False, False, False, False, True]]
+    assert new_weights["w"][0].tolist() == [1.0, 0.0, 2.0, 6.0, 0.0, 3.0]  # grown at the channel mean 3
+    after = effective(new_weights["w"], new_masks["w"])
+    assert after[0, 5] == 0  # the grown weight's effective value
+    kept = mask & new_masks["w"]
+    assert torch.equal(after[kept], before[kept])  # mean 3 and deviations' sum of squares 14 unchanged
+
+
+def test_grown_weight_is_effective_zero_and_leaves_the_kept_channel_statistics_alone():
+    # pruning two weights of [1, 3, 2, 6] keeps [1, 6] (mean 3.5); both grown weights start at 3.5
+    weight = torch.tensor([[1.0, 3.0, 2.0, 6.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    growth = {"w": torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.5, 0.9]])}
+    new_weights, new_masks = prune_and_grow({"w": weight}, {"w": effective(weight, mask)}, {"w": mask}, growth,
+                                            {"w": 2}, {"w"})  # fmt: skip
+    assert new_weights["w"].tolist() == [[1.0, 0.0, 0.0, 6.0, 3.5, 3.5]]
+    after = effective(new_weights["w"], new_masks["w"])
+    assert after[0, 4] == 0 and after[0, 5] == 0
+    kept_only = torch.tensor([[1, 0, 0, 1, 0, 0]], dtype=torch.bool)
+    assert torch.equal(after, effective(new_weights["w"] * kept_only, kept_only))  # as if nothing had grown
+
+
+def test_plain_layer_grows_at_zero_even_when_listed_nowhere():
+    weight = torch.tensor([[1.0, 3.0, 0.0]])
+    mask = torch.tensor([[1, 1, 0]], dtype=torch.bool)
+    new_weights, _ = prune_and_grow({"w": weight}, {"w": weight}, {"w": mask}, {"w": torch.tensor([[0, 0, 1.0]])},
+                                    {"w": 1})  # fmt: skip
+    assert new_weights["w"].tolist() == [[0.0, 3.0, 0.0]]
+
+
+def test_channel_means_over_active_weights_per_output_unit():
+    weight = torch.tensor([[1.0, 9.0, 3.0], [5.0, 0.0, 0.0], [7.0, 7.0, 7.0]])
+    mask = torch.tensor([[1, 0, 1], [1, 0, 0], [0, 0, 0]], dtype=torch.bool)
+    assert channel_means(weight, mask).tolist() == [[2.0] * 3, [5.0] * 3, [0.0] * 3]  # no active weight: 0
 
 
 def test_apply_masks_zeroes_in_place_and_layer_densities():

@@ -1,6 +1,7 @@
 """Local training: the SGD step with masks and BaE, the growth signal, evaluation."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -8,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedmef import protocol
-from fedmef.activation_pruning import MaskedLinear
+from fedmef.activation_pruning import MaskedLinear, standardize
 from fedmef.extrusion import marked_sets
-from fedmef.models import prunable_layers
+from fedmef.models import effective_weights, prunable_layers
 from fedmef.training import (
     LocalPlan,
     evaluate,
@@ -44,22 +45,31 @@ def test_steps_per_round():
 def test_step_scalars_without_marked_set():
     plan = LocalPlan(epochs=1, batch_size=4, lr=0.03)
     assert extrusion_schedule(plan, 3) is None
-    assert list(step_scalars(plan, 3, iter([5.0, 5.0, 5.0]))) == [(0.03, 0.0)] * 3
+    assert [step_scalars(plan, 3, step, 5.0) for step in range(3)] == [(0.03, 0.0)] * 3
 
 
 def test_step_scalars_with_marked_set_continue_the_window():
     plan = LocalPlan(
-        epochs=1, batch_size=4, lr=0.01, marked={"fc": torch.tensor([0])}, lambda_step=0.05, lambda_max=0.25,
+        epochs=1, batch_size=4, lr=0.01, marked={"fc": torch.tensor([0])}, lambda_max=0.25, lambda_ramp=1.0,
         window_offset_rounds=1, window_rounds=2, base_lr=0.1,
     )  # fmt: skip
     schedule = extrusion_schedule(plan, 3)
-    assert (schedule.total_steps, schedule.base_lr) == (6, 0.1)
+    assert (schedule.total_steps, schedule.base_lr, schedule.ramp) == (6, 0.1, 1.0)
     # second round of a 2-round window, 3 steps each: window steps 3, 4, 5 of T = 6
-    got = list(step_scalars(plan, 3, iter([2.0, 1.0, 0.0])))
+    got = [step_scalars(plan, 3, step, norm) for step, norm in enumerate([2.0, 1.0, 0.0])]
     p = [(12 - 6) / (12 - 3), (12 - 8) / (12 - 4), (12 - 10) / (12 - 5)]
     expected_lr = [p[0] * math.tanh(1.0) * 0.1, p[1] * math.tanh(0.5) * 0.1, 0.01]  # 2 sigmoid(n) - 1 = tanh(n/2)
     assert [lr for lr, _ in got] == pytest.approx(expected_lr)
-    assert [lam for _, lam in got] == pytest.approx([0.2, 0.25, 0.25])
+    assert [lam for _, lam in got] == pytest.approx([0.25 * 4 / 6, 0.25 * 5 / 6, 0.25])  # rho = 1: cap at the end
+
+
+def test_lambda_reaches_its_cap_at_step_rho_t_of_the_window():
+    plan = LocalPlan(epochs=1, batch_size=4, lr=0.01, marked={"fc": torch.tensor([0])}, lambda_max=0.3,
+                     lambda_ramp=0.5, window_offset_rounds=0, window_rounds=2)  # fmt: skip
+    # 5 steps a round, T = 10, rho T = 5: the first round ramps 0.06, 0.12, ..., the cap at its last step
+    assert [step_scalars(plan, 5, step, 0.0)[1] for step in range(5)] == pytest.approx([0.06, 0.12, 0.18, 0.24, 0.3])
+    second = replace(plan, window_offset_rounds=1)
+    assert [step_scalars(second, 5, step, 0.0)[1] for step in range(5)] == [0.3] * 5
 
 
 def test_base_lr_defaults_to_the_round_lr():
@@ -107,25 +117,35 @@ def test_one_step_equals_hand_written_sgd_with_weight_decay():
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
-def test_one_step_with_extrusion_equals_hand_written_step():
+def effective_with_constant_gain(model) -> dict[str, torch.Tensor]:
+    """Hand-written: NSConv weights standardised with the gain detached, the linear layer masked."""
+    out = {}
+    for name, layer in prunable_layers(model).items():
+        gain = getattr(layer, "gain", None)
+        out[name] = layer.weight * layer.mask if gain is None else standardize(layer.weight, layer.mask, gain.detach())
+    return out
+
+
+def test_one_step_with_extrusion_equals_hand_written_step_on_the_effective_weights():
     x, y = data(8)
-    trained, reference = masked_cnn(), masked_cnn()
-    layers = prunable_layers(reference)
-    weights = {n: layer.weight for n, layer in layers.items()}
-    marked = marked_sets(weights, {n: layer.mask.bool() for n, layer in layers.items()}, 0.3)
+    trained, reference = masked_cnn(scaled=True), masked_cnn(scaled=True)
+    masks = {n: layer.mask.bool() for n, layer in prunable_layers(reference).items()}
+    marked = marked_sets(effective_weights(reference), masks, 0.3)
     plan = LocalPlan(
-        epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, marked=marked, lambda_step=0.5, lambda_max=0.8,
+        epochs=1, batch_size=8, lr=0.01, weight_decay=0.0, marked=marked, lambda_max=0.8, lambda_ramp=0.5,
         window_offset_rounds=1, window_rounds=2, base_lr=0.2, seed=3,
     )  # fmt: skip
     local_train(trained, x, y, plan)
-    # window step 1 of T = 2: lambda = min(0.8, 0.5 * 2); p(1) = 2/3; lr = max(0.01, 2/3 tanh(|w_m|_1 / 2) 0.2)
-    l1 = float(sum(weights[n].detach().flatten()[i].abs().sum() for n, i in marked.items()))
+    # window step 1 of T = 2: lambda = 0.8 min(1, 2 / (0.5 * 2)); p(1) = 2/3; lr = max(0.01, 2/3 tanh(|W_m|_1 / 2) 0.2)
+    with torch.no_grad():
+        effective = effective_with_constant_gain(reference)
+    l1 = float(sum(effective[n].flatten()[i].abs().sum() for n, i in marked.items()))
     lr = max(0.01, 2 / 3 * math.tanh(l1 / 2) * 0.2)
     assert lr > 0.01
 
     def squared_penalty(model):
-        layer_weights = {n: layer.weight for n, layer in prunable_layers(model).items()}
-        return 0.8 * sum(layer_weights[n].flatten()[i].pow(2).sum() for n, i in marked.items())
+        effective = effective_with_constant_gain(model)
+        return 0.8 * sum(effective[n].flatten()[i].pow(2).sum() for n, i in marked.items())
 
     (batch,) = protocol.batches(8, 8, 1, 3)
     manual_step(reference, x[batch], y[batch], lr, 0.0, squared_penalty)

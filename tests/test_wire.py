@@ -66,16 +66,17 @@ def test_plan_round_trip():
     plan = LocalPlan(
         epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4,
         marked={"conv1": torch.tensor([5, 1]), "fc": torch.tensor([300])},
-        lambda_step=2e-4, lambda_max=0.05, penalty="norm", window_offset_rounds=1, window_rounds=2,
+        lambda_max=0.05, lambda_ramp=0.25, penalty="norm", window_offset_rounds=1, window_rounds=2,
         base_lr=0.05, growth_counts={"conv1": 2, "fc": 7}, seed=42,
     )  # fmt: skip
     scalars, arrays = encode_plan(plan, 7)
     assert scalars["batch-size"] == 16 and scalars["window-offset"] == 1.0 and scalars["penalty"] == "norm"
+    assert scalars["lambda-max"] == 0.05 and scalars["lambda-ramp"] == 0.25 and "lambda-step" not in scalars
     assert scalars["round"] == 7 and scalars["extrude"] == 1.0 and scalars["base-lr"] == 0.05
     assert scalars["grow/conv1"] == 2 and scalars["grow/fc"] == 7
     assert set(arrays) == {"x/conv1", "x/fc"} and arrays["x/conv1"].dtype == np.int32
     decoded = decode_plan(scalars, arrays)
-    for field in ("epochs", "batch_size", "lr", "weight_decay", "lambda_step", "lambda_max", "penalty",
+    for field in ("epochs", "batch_size", "lr", "weight_decay", "lambda_max", "lambda_ramp", "penalty",
                   "window_offset_rounds", "window_rounds", "base_lr", "seed"):  # fmt: skip
         assert getattr(decoded, field) == getattr(plan, field), field
     assert decoded.growth_counts == {"conv1": 2, "fc": 7}
@@ -87,7 +88,14 @@ def test_plan_without_extrusion_or_adjustment():
     scalars, arrays = encode_plan(LocalPlan(epochs=1, batch_size=8, lr=0.1), 1)
     assert arrays == {} and not any(key.startswith("grow/") for key in scalars) and scalars["extrude"] == 0.0
     decoded = decode_plan(scalars, arrays)
-    assert decoded.marked == {} and decoded.growth_counts == {}
+    assert decoded.marked == {} and decoded.growth_counts == {} and decoded.readjust_counts == {}
+
+
+def test_feddst_readjust_counts_round_trip():
+    scalars, _ = encode_plan(LocalPlan(epochs=1, batch_size=8, lr=0.1, readjust_counts={"conv2": 3, "fc": 0}), 10)
+    assert scalars["readjust/conv2"] == 3 and scalars["readjust/fc"] == 0
+    assert not any(key.startswith("grow/") for key in scalars)
+    assert decode_plan(scalars, {}).readjust_counts == {"conv2": 3, "fc": 0}
 
 
 def test_encode_growth():
