@@ -13,7 +13,6 @@ import java.security.PublicKey;
 import java.security.cert.Certificate;
 import java.security.spec.ECGenParameterSpec;
 import java.security.spec.X509EncodedKeySpec;
-import org.fedmef.app.node.CoreGaps;
 import org.fedmef.core.fleet.NodeKeys;
 
 /**
@@ -33,7 +32,7 @@ public final class AndroidKeystoreKeys {
 
     /** The node keys, creating the Keystore entry on first use. */
     public static NodeKeys nodeKeys() throws GeneralSecurityException, IOException {
-        return CoreGaps.nodeKeys(loadOrCreate());
+        return NodeKeys.of(loadOrCreate());
     }
 
     /** The Keystore pair; the public half converted to a plain {@code ECPublicKey} (what core encodes). */

@@ -165,7 +165,7 @@ public final class DurableNode {
             return;
         }
         board.log("pushing the saved reply to " + what);
-        push(CoreGaps.instruction(pending.instruction(), null, pending.receivedAtMillis()), pending.reply(), true);
+        push(Instruction.restore(pending.instruction(), null, pending.receivedAtMillis()), pending.reply(), true);
     }
 
     private void push(Instruction instruction, RecordDict reply, boolean saved) throws IOException {

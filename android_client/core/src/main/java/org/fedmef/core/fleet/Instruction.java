@@ -23,6 +23,14 @@ public final class Instruction {
         this.receivedAtMillis = receivedAtMillis;
     }
 
+    /**
+     * An instruction rebuilt from its saved metadata (message id included), so a reply computed
+     * before the process died can still be pushed with {@link FleetClient#pushReply}.
+     */
+    public static Instruction restore(Metadata metadata, RecordDict content, long receivedAtMillis) {
+        return new Instruction(metadata, content, null, receivedAtMillis);
+    }
+
     public long runId() {
         return metadata.getRunId();
     }

@@ -38,6 +38,17 @@ public final class NodeKeys {
         this.pair = pair;
     }
 
+    /**
+     * An existing EC P-256 pair, e.g. one held by the Android Keystore: its private key may be
+     * non-exportable, since signing only calls {@code SHA256withECDSA} with it.
+     */
+    public static NodeKeys of(KeyPair pair) {
+        if (pair == null || !"EC".equals(pair.getPublic().getAlgorithm())) {
+            throw new IllegalArgumentException("a node key must be an EC (P-256) key pair");
+        }
+        return new NodeKeys(pair);
+    }
+
     /** A fresh random key pair. */
     public static NodeKeys generate() {
         try {

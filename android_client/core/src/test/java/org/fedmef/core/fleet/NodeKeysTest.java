@@ -22,6 +22,17 @@ class NodeKeysTest {
     Path dir;
 
     @Test
+    void wrapsAnExistingPairAndRefusesOtherAlgorithms() throws Exception {
+        NodeKeys generated = NodeKeys.generate();
+        NodeKeys wrapped = NodeKeys.of(generated.keyPair());
+        assertEquals(generated.openSshPublicKey(), wrapped.openSshPublicKey());
+        java.security.KeyPairGenerator rsa = java.security.KeyPairGenerator.getInstance("RSA");
+        rsa.initialize(1024);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> NodeKeys.of(rsa.generateKeyPair()));
+    }
+
+    @Test
     void encodesKeysExactlyLikePythonCryptography() throws Exception {
         JsonObject v = FleetVectors.json().getAsJsonObject("signature");
         NodeKeys keys = NodeKeys.fromPem(v.get("private_key_pem").getAsString());
