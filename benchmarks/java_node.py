@@ -346,8 +346,8 @@ def memory(args) -> list[dict]:
 
 def federation_table(result: dict) -> list[str]:
     lines = ["| client | final acc (%) | best acc (%) | s / round (median) | s / round (mean) | wall min | "
-             "up KiB / node / round | down KiB / node / round (round 1; later) | failures | federated validation |",
-             "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "up KiB / node / round | down KiB / node / round (round 1; later) | failures | federated validation | "
+             "load avg before → after |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for run in result["runs"]:
         down = run["bytes_down_per_node"]
         validation = run["validation"].split("accuracy", 1)[-1].strip() if run["validation"] else "–"
@@ -355,7 +355,8 @@ def federation_table(result: dict) -> list[str]:
             f"| {run['kind']} | {100 * run['accuracy'][-1]:.2f} | {100 * max(run['accuracy']):.2f} "
             f"| {statistics.median(run['seconds']):.2f} | {statistics.mean(run['seconds']):.2f} "
             f"| {run['wall_seconds'] / 60:.1f} | {statistics.mean(run['bytes_up_per_node']) / 1024:.1f} "
-            f"| {down[0] / 1024:.1f}; {statistics.mean(down[1:]) / 1024:.1f} | {sum(run['failures'])} | {validation} |"
+            f"| {down[0] / 1024:.1f}; {statistics.mean(down[1:]) / 1024:.1f} | {sum(run['failures'])} | {validation} "
+            f"| {run['load_before']} → {run['load_after']} |"
         )
     return lines
 
