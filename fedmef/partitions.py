@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partition-id", type=int, required=True)
     parser.add_argument("--num-partitions", type=int, required=True)
     parser.add_argument("overrides", nargs="*", help="run-config key=value pairs (dataset, seed, partition, ...)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # OUT, the options and key=value pairs in any order
     values = {}
     for pair in args.overrides:
         key, sep, value = pair.partition("=")

@@ -99,22 +99,29 @@ def flower_env(home: Path) -> dict[str, str]:
     return os.environ | {"FLWR_HOME": str(home), "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1", "PATH": path}
 
 
-def add_connection(home: Path, name: str, address: str) -> None:
-    """Record a SuperLink connection in ``$FLWR_HOME/config.toml`` (insecure: local networks)."""
+def add_connection(home: Path, name: str, address: str, root_certificates: Path | None = None) -> None:
+    """Record a SuperLink connection in ``$FLWR_HOME/config.toml``: TLS trusting ``root_certificates``
+    (a CA's PEM file), or insecure (only for a SuperLink on a trusted local network)."""
     import tomli_w
 
     path = home / "config.toml"
     config = tomllib.loads(path.read_text()) if path.is_file() else {}
-    config.setdefault("superlink", {})[name] = {"address": address, "insecure": True}
+    if root_certificates:
+        security = {"root-certificates": str(Path(root_certificates).resolve())}
+    else:
+        security = {"insecure": True}
+    config.setdefault("superlink", {})[name] = {"address": address} | security
     path.write_text(tomli_w.dumps(config))
 
 
-def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, superlink: str | None = None) -> Path:
+def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, superlink: str | None = None,
+        root_certificates: Path | None = None) -> Path:
     """Run one federation; return its run directory, or raise RuntimeError if it did not finish.
 
     Raises ValueError at once, before Flower starts, when the run config is invalid. With
     ``superlink`` (``host:port``) the run goes to that deployed SuperLink instead of a local
-    simulation of ``supernodes`` clients.
+    simulation of ``supernodes`` clients; ``root_certificates`` (a CA's PEM file) makes that
+    connection TLS.
     """
     pairs = [toml_pair(pair) for pair in expand_overlays(overrides)]
     check_config(app, pairs)
@@ -123,7 +130,7 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
     flwr = Path(sys.executable).with_name("flwr")
     command = [str(flwr), "run", str(app.resolve())]
     if superlink:
-        add_connection(home, "fedmef-deployment", superlink)
+        add_connection(home, "fedmef-deployment", superlink, root_certificates)
         command += ["fedmef-deployment", "--stream"]
     else:
         command += ["--stream", "--federation-config", f"num-supernodes={supernodes}"]
@@ -158,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", type=Path, default=Path.cwd(), help="the Flower app directory (pyproject.toml)")
     parser.add_argument("--supernodes", type=int, default=10, help="simulated clients")
     parser.add_argument("--superlink", help="host:port of a deployed SuperLink (default: local simulation)")
+    parser.add_argument("--root-certificates", type=Path, help="CA certificate (PEM) of a TLS SuperLink")
     parser.add_argument("--output-dir", type=Path, help="where run directories go (default: run config)")
     parser.add_argument("--stop", action="store_true", help="only stop the local SuperLink")
     args = parser.parse_args(argv)
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.output_dir is not None:
         overrides.append(f"output-dir={args.output_dir.resolve()}")
     try:
-        run_dir = run(args.app, args.supernodes, overrides, superlink=args.superlink)
+        run_dir = run(args.app, args.supernodes, overrides, superlink=args.superlink,
+                      root_certificates=args.root_certificates)
     except (RuntimeError, ValueError) as error:
         print(f"[fedmef] FAILED: {error}", file=sys.stderr)
         return 1

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from .tls_support import write_certificates
+
 REPO = Path(__file__).resolve().parents[1]
 JAR = REPO / "android_client" / "node" / "target" / "fedmef-node.jar"
 VENV_BIN = Path(sys.executable).parent
@@ -129,37 +131,6 @@ def test_java_node_smoke_against_a_real_superlink(tmp_path, superlink):
     assert again.returncode == 1, again.stdout + again.stderr
     assert f"using {key}" in again.stdout
     assert "HTTP 412 code 2004" in again.stderr and "use a new key" in again.stderr, again.stderr
-
-
-def write_certificates(out: Path) -> None:
-    """A CA, and a server certificate it signed for localhost and 127.0.0.1 (ca.pem, server.*)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def certificate(subject: str, public_key, issuer: x509.Name, signer, extension, critical: bool):
-        return (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                .issuer_name(issuer).public_key(public_key).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-                .add_extension(extension, critical=critical).sign(signer, hashes.SHA256()))
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "FedMef test CA")])
-    ca = certificate("FedMef test CA", ca_key.public_key(), ca_name, ca_key,
-                     x509.BasicConstraints(ca=True, path_length=None), True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    server = certificate("localhost", key.public_key(), ca_name, ca_key, names, False)
-    (out / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (out / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    (out / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
 
 def test_java_node_over_tls_with_supernode_auth(tmp_path):

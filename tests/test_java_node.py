@@ -81,14 +81,15 @@ def processes(tmp_path):
         started.stop_all()
 
 
-def federation(address: str, run_config: dict, output_dir: Path, monkeypatch, tmp_path) -> tuple[Path, str]:
+def federation(address: str, run_config: dict, output_dir: Path, monkeypatch, tmp_path,
+               ca: Path | None = None) -> tuple[Path, str]:
     """The FedMef ServerApp through ``server.launch.run`` on the SuperLink at ``address``:
     (run directory, the server's streamed log)."""
     monkeypatch.setenv("FLWR_HOME", str(tmp_path / "cli"))
     pairs = [f"{key}={value}" for key, value in run_config.items()] + [f"output-dir={output_dir}"]
     log = io.StringIO()
     try:
-        run_dir = launch.run(REPO, supernodes=0, overrides=pairs, stream=log, superlink=address)
+        run_dir = launch.run(REPO, supernodes=0, overrides=pairs, stream=log, superlink=address, root_certificates=ca)
     except RuntimeError as error:
         pytest.fail(f"{error}:\n{log.getvalue()[-6000:]}")
     return run_dir, log.getvalue()
@@ -163,19 +164,14 @@ def test_java_and_python_supernodes_in_one_federation(java, partitions, output_d
     assert python.running(), python.output()
 
 
-def tls_connection(home: Path, name: str, address: str, ca: Path) -> None:
-    """A ``flwr`` CLI connection to a TLS SuperLink trusting ``ca`` (the launcher writes insecure ones)."""
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "config.toml").write_text(f'[superlink.{name}]\naddress = "{address}"\nroot-certificates = "{ca}"\n')
-
-
 def test_java_nodes_over_tls_with_supernode_auth(java, partitions, output_dir, processes, monkeypatch, tmp_path):
     """TLS and SuperNode authentication: each Java node's key is registered by an admin with
     ``flwr supernode register KEY.pub`` (the node wrote KEY.pub on its first, refused start)."""
     ca, cert, key = write_certificates(tmp_path)
     address, link = start_superlink(processes, tls=(ca, cert, key), auth=True)
     cli = tmp_path / "cli"
-    tls_connection(cli, "fedmef-deployment", address, ca)
+    cli.mkdir(parents=True, exist_ok=True)
+    launch.add_connection(cli, "fedmef-deployment", address, ca)  # for the admin's `flwr supernode register`
     first = [processes.start(f"first{i}", java_node_command(java, address, tmp_path / f"key{i}.pem", "--smoke", ca=ca),
                              watch=False) for i in range(2)]  # fmt: skip
     registered = []
@@ -190,8 +186,7 @@ def test_java_nodes_over_tls_with_supernode_auth(java, partitions, output_dir, p
     nodes = [start_java_node(processes, java, address, f"java{i}", partitions[i], "--partition-id", str(i), ca=ca,
                              key=tmp_path / f"key{i}.pem") for i in range(2)]  # fmt: skip
     wait_for(link, "Activated node_id=", 2, processes=processes)
-    monkeypatch.setattr(launch, "add_connection", lambda home, name, address: None)  # keep the TLS connection
-    run_dir, log = federation(address, RUN | {"num-rounds": 2}, output_dir, monkeypatch, tmp_path)
+    run_dir, log = federation(address, RUN | {"num-rounds": 2}, output_dir, monkeypatch, tmp_path, ca=ca)
 
     rows = metrics(run_dir)
     assert column(rows, "clients") == [2, 2], log
