@@ -133,6 +133,7 @@ def _markdown(bench, runs, summaries, methods, memory, found, walls, codes) -> l
     else:
         lines += ["", "Memory: see [memory.md](memory.md) (no matching table when this report was written)."]
     lines += _cut_tables(runs, summaries)
+    lines += _bae_table(summaries, methods)
     lines += ["", "## Targets", "", *_target_lines(found), ""]
     lines += [f"![accuracy vs round]({bench.output}-curves.png)", "", f"![drops]({bench.output}-drops.png)", ""]
     if any(methods[label] == "fedmef" for label in runs):
@@ -164,6 +165,32 @@ def _cut_tables(runs, summaries) -> list[str]:
         cells = [f"{100 * by_seed[seed].first_cut_drop:.2f} / {by_seed[seed].first_cut_loss_rise:.4f}"
                  if seed in by_seed else "—" for seed in seeds]  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _bae_table(summaries, methods) -> list[str]:
+    """Each BaE variant's first-cut test-loss rise against fedmef-no-bae, seed by seed (the sweep's criterion)."""
+    if "fedmef-no-bae" not in summaries:
+        return []
+    reference = {s.seed: s for s in summaries["fedmef-no-bae"]}
+    seeds = sorted(reference)
+    lines = ["", "## BaE against fedmef-no-bae", "",
+             "Reduction of the first cut's test-loss rise, `1 − rise / rise(fedmef-no-bae)`, per seed (positive: BaE "
+             "helped); final accuracy against fedmef-no-bae's.", "",
+             "| variant | " + " | ".join(f"seed {seed}" for seed in seeds) + " | worst | mean | final acc Δ (pts) |",
+             "|---|" + "---|" * (len(seeds) + 3)]  # fmt: skip
+    base_final = metrics.mean(s.final_accuracy for s in reference.values())
+    for label, ss in summaries.items():
+        if methods[label] != "fedmef":  # BaE on vs off, nothing else changed
+            continue
+        by_seed = {s.seed: s for s in ss}
+        cuts = [1 - by_seed[seed].first_cut_loss_rise / reference[seed].first_cut_loss_rise
+                if seed in by_seed and reference[seed].first_cut_loss_rise > 0 else float("nan") for seed in seeds]
+        known = [c for c in cuts if not math.isnan(c)]
+        worst, average = (f"{100 * min(known):.0f} %", f"{100 * metrics.mean(known):.0f} %") if known else ("n/a",) * 2
+        final = 100 * (metrics.mean(s.final_accuracy for s in ss) - base_final)
+        lines.append(f"| {label} | " + " | ".join("—" if math.isnan(c) else f"{100 * c:.0f} %" for c in cuts)
+                     + f" | {worst} | {average} | {final:+.2f} |")  # fmt: skip
     return lines
 
 

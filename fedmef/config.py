@@ -83,8 +83,8 @@ class RunConfig:
     adjust_end_fraction: float = 0.6
     adjust_alpha: float = 0.3
     extrusion_rounds: int = 2
-    bae_lambda_max: float = 0.1
-    bae_ramp: float = 0.5
+    bae_lambda_max: float = 0.3
+    bae_ramp: float = 1.0
     bae_penalty: str = "squared"
     sap_drop: float = 0.7
     sap_encoding: str = "int32"

@@ -35,8 +35,8 @@ class ExtrusionSchedule:
 
     total_steps: int
     base_lr: float
-    lambda_max: float = 0.1
-    ramp: float = 0.5
+    lambda_max: float = 0.3
+    ramp: float = 1.0
     penalty: str = "squared"
 
     def __post_init__(self) -> None:

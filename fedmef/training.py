@@ -41,9 +41,9 @@ class LocalPlan:
     weight_decay: float = 0.0
     #: flat indices per layer of the weights marked for extrusion; empty: no extrusion this round
     marked: dict[str, torch.Tensor] = field(default_factory=dict)
-    lambda_max: float = 0.1
+    lambda_max: float = 0.3
     #: rho: lambda reaches lambda_max after this fraction of the window's steps
-    lambda_ramp: float = 0.5
+    lambda_ramp: float = 1.0
     penalty: str = "squared"
     #: how many of the window's rounds came before this one (the ramp continues across them)
     window_offset_rounds: int = 0
