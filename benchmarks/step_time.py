@@ -1,10 +1,14 @@
-"""Milliseconds per local training step: eager dense, eager FedMef, ORT FedMef, ExecuTorch FedMef.
+"""Milliseconds per local training step: eager PyTorch, ONNX Runtime and ExecuTorch, dense and FedMef.
 
-Same model, batch, state and thread count (1) for every row; the median of ``--steps`` timed
-steps after ``--warmup`` untimed ones. The exported rows run the whole-step graphs through the
-client's runtime adapters (``python_client.runtimes``), i.e. exactly what a client executes.
+Same model, batch, state and thread count (1) for every row. The rows are timed interleaved: each
+of ``--rounds`` rounds runs ``--steps`` steps of every row in turn, so load from other processes
+falls on all rows alike; a row's time is the median step, its ratio the median over rounds of
+(its median / eager dense's median in that round). The 1-minute load average is sampled every
+round. The exported rows run the whole-step graphs through the client's runtime adapters
+(``python_client.runtimes``), i.e. exactly what a client executes; ONNX Runtime rows list the
+kernels the session runs per step.
 
-    python benchmarks/step_time.py [--model cnn] [--batch 32] [--steps 20]
+    python benchmarks/step_time.py [--model cnn] [--batch 32] [--rounds 20] [--steps 5]
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def graph_stepper(directory: Path, model, x, y, threads: int = 1):
     manifest = Manifest.load(directory)
     run = open_graph(manifest, "step", directory / manifest.file("step").name, threads)
     extra = {p.X: x, p.Y: y, p.LR: 0.01, p.STEP: 0.0, p.STEPS: 1.0, p.BASE_LR: 0.01, p.EXTRUDE: 0.0,
-             p.LAMBDA_STEP: 0.0, p.LAMBDA_MAX: 0.0, p.WINDOW_OFFSET: 0.0, p.WINDOW_ROUNDS: 1.0}  # fmt: skip
+             p.LAMBDA_RAMP: 1.0, p.LAMBDA_MAX: 0.0, p.WINDOW_OFFSET: 0.0, p.WINDOW_ROUNDS: 1.0}  # fmt: skip
     feeds = p.pack(manifest, "step", wire.encode_state(model), extra)
     outputs = manifest.graphs["step"].outputs
 
@@ -77,15 +81,38 @@ def graph_stepper(directory: Path, model, x, y, threads: int = 1):
     return step
 
 
-def timed(step, warmup: int, steps: int) -> float:
-    for _ in range(warmup):
-        step()
-    samples = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - start)
-    return 1000 * statistics.median(samples)
+def ort_kernels(path: Path) -> int:
+    """Nodes of the graph ONNX Runtime runs (after its own optimizations), as the client opens it."""
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.optimized_model_filepath = str(path.with_suffix(".optimized.onnx"))
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                         disabled_optimizers=["ConstantFolding"])  # fmt: skip
+    return len(onnx.load(options.optimized_model_filepath).graph.node)
+
+
+def interleaved(steps: dict[str, callable], rounds: int, per_round: int, warmup: int):
+    """Per row: all step times (s); per round: each row's median; and the load averages seen."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    medians = {name: [] for name in steps}
+    loads = []
+    for _ in range(rounds):
+        loads.append(os.getloadavg()[0])
+        for name, step in steps.items():
+            samples = []
+            for _ in range(per_round):
+                start = time.perf_counter()
+                step()
+                samples.append(time.perf_counter() - start)
+            times[name] += samples
+            medians[name].append(statistics.median(samples))
+    return times, medians, loads
 
 
 def main() -> None:
@@ -95,41 +122,51 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--density", type=float, default=0.1)
     parser.add_argument("--keep", type=float, default=0.3)
-    parser.add_argument("--steps", type=int, default=20)
-    # defaults mirror what the server ships (server/artifacts.py): direct convs for ONNX Runtime,
-    # im2col + mm for ExecuTorch (its portable conv kernels are slow)
-    parser.add_argument("--ort-conv", choices=["direct", "im2col"], default="direct", help="conv form, ORT export")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=5, help="steps of each row per round")
+    parser.add_argument("--warmup", type=int, default=5)
+    # what the server ships (server/artifacts.py): direct convs for ONNX Runtime, im2col + mm for
+    # ExecuTorch (its portable conv kernels are slow)
     parser.add_argument("--et-conv", choices=["direct", "im2col"], default="im2col", help="conv form, ET export")
-    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default=str(HERE / "results" / "step_time.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     shape = SHAPES[args.model]
     width = int(args.width) if args.width is not None and args.model != "mobilenetv2" else args.width
     base = GraphKey(args.model, shape, 10, args.batch, (), width=width, scaled=True, keep=args.keep, extrusion=True)
-    key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
-    conv = {"onnxruntime": args.ort_conv, "executorch": args.et_conv}
+    fedmef_key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
+    dense_key = replace(fedmef_key, layout="dense", scaled=False, keep=1.0, extrusion=False)
     gen = np.random.default_rng(0)
     x = gen.standard_normal((args.batch, *shape)).astype(np.float32)
     y = gen.integers(0, 10, args.batch).astype(np.int64)
-    dense = replace(base, scaled=False, keep=1.0).build()
-    fedmef = masked_model(key, args.density)
-    rows = {"eager dense": timed(eager_step_timer(dense, x, y), args.warmup, args.steps),
-            "eager FedMef": timed(eager_step_timer(fedmef, x, y), args.warmup, args.steps)}  # fmt: skip
+    dense = dense_key.build()
+    fedmef = masked_model(fedmef_key, args.density)
+    steps = {"eager dense": eager_step_timer(dense, x, y), "eager FedMef": eager_step_timer(fedmef, x, y)}
+    kernels = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for runtime, label in [("onnxruntime", "ORT FedMef"), ("executorch", "ExecuTorch FedMef")]:
+        exports = [("ORT dense", dense_key, "onnxruntime", dense), ("ORT FedMef", fedmef_key, "onnxruntime", fedmef),
+                   ("ExecuTorch dense", replace(dense_key, conv=args.et_conv), "executorch", dense),
+                   ("ExecuTorch FedMef", replace(fedmef_key, conv=args.et_conv), "executorch", fedmef)]  # fmt: skip
+        for label, key, runtime, model in exports:
             start = time.perf_counter()
-            export(replace(key, conv=conv[runtime]), Path(tmp) / runtime, runtime)
-            seconds = time.perf_counter() - start
-            stepper = graph_stepper(Path(tmp) / runtime, fedmef, x, y)
-            rows[label] = timed(stepper, args.warmup, args.steps)
-            print(f"{label}: export {seconds:.1f} s", file=sys.stderr)
-    lines = ["| step | ms/step |", "|---|---|"] + [f"| {name} | {ms:.2f} |" for name, ms in rows.items()]
+            directory = Path(tmp) / label.replace(" ", "-")
+            export(key, directory, runtime)
+            print(f"{label}: export {time.perf_counter() - start:.1f} s", file=sys.stderr)
+            steps[label] = graph_stepper(directory, model, x, y)
+            if runtime == "onnxruntime":
+                kernels[label] = ort_kernels(directory / "step.onnx")
+        times, medians, loads = interleaved(steps, args.rounds, args.steps, args.warmup)
+    ref = medians["eager dense"]
+    lines = ["| step | ms/step (median) | × eager dense | ORT kernels |", "|---|---|---|---|"]
+    for name in steps:
+        ratio = statistics.median(m / r for m, r in zip(medians[name], ref, strict=True))
+        ms = 1000 * statistics.median(times[name])
+        lines.append(f"| {name} | {ms:.2f} | {ratio:.2f} | {kernels.get(name, '–')} |")
     text = (f"# Step time\n\nCommand: `python benchmarks/step_time.py {' '.join(sys.argv[1:])}`\n\n"
-            f"{args.model} {shape}, batch {args.batch}, density {args.density}, SAP keep {args.keep}, 1 thread, "
-            f"median of {args.steps} steps, convs {args.ort_conv} (ORT) / {args.et_conv} (ExecuTorch); "
-            f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-            "(other jobs inflate every row alike).\n\n"
+            f"{args.model} {shape}, batch {args.batch}, density {args.density}, SAP keep {args.keep}, 1 thread; "
+            f"{args.rounds} interleaved rounds of {args.steps} steps per row; convs direct (ORT) / {args.et_conv} "
+            f"(ExecuTorch); 1-minute load average over the rounds: {min(loads):.1f}–{max(loads):.1f} "
+            f"(median {statistics.median(loads):.1f}) on {os.cpu_count()} cores.\n\n"
             + "\n".join(lines) + "\n")  # fmt: skip
     print(text)
     Path(args.out).write_text(text)

@@ -32,7 +32,7 @@ from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, stan
 from fedmef.models import SkipGain
 
 from .layout import GraphKey, Layout, growth_sizes, layout_of
-from .sap import SapConv, SapRelu, filled, scatter_weight
+from .sap import PackedStandardize, SapConv, SapRelu, filled, scatter_weight
 
 DECOMPOSITIONS = get_decompositions([
     torch.ops.aten.nll_loss_forward, torch.ops.aten.nll_loss_backward,
@@ -79,7 +79,13 @@ class SparseForward(fx.Interpreter):
         users = list(node.users)
         sap = [u for u in users if _is_sap_conv(u, self.submodules)]
         others = [u for u in users if u not in sap]
-        return bool(sap) and all(u.op == "call_function" and u.target in (operator.add, torch.add) for u in others)
+        return bool(sap) and all(self._is_add(u) for u in others)
+
+    def _is_add(self, node: fx.Node) -> bool:
+        """An addition, also behind identity shortcuts (``nn.Identity`` modules)."""
+        if node.op == "call_module" and isinstance(self.submodules[node.target], nn.Identity):
+            return all(self._is_add(u) for u in node.users)
+        return node.op == "call_function" and node.target in (operator.add, torch.add)
 
     def _foldable(self, node) -> bool:
         return (isinstance(node, fx.Node) and node.op == "call_module" and len(node.users) == 1
@@ -138,16 +144,20 @@ class SparseForward(fx.Interpreter):
         return {name for name, _ in self.key.layer_nnz}
 
     def _used_weight(self, name: str, layer: nn.Module) -> Tensor | tuple[Tensor, Tensor, list[int]]:
-        """The used weight: dense, or (packed used values, positions, dense shape) in the sparse layout."""
+        """The used weight: dense, or (packed used values, positions, dense shape) in the sparse layout.
+
+        The masked layout's weight is zero off the mask by contract, so it is used as is (FedDST:
+        no product with the mask to keep for backward; the update re-applies the mask).
+        """
         p, shape = self.params, layer.weight.shape
         weight, gain = p[f"{name}.weight"], p.get(f"{name}.gain") if getattr(layer, "scaled", False) else None
         if name not in self._prunable or self.key.layout == "dense":  # depthwise convs are dense too
             return standardize(weight, filled(weight, weight.shape, 1.0), gain) if gain is not None else weight
         if self.key.layout == "masked":
             mask = p[f"{name}.mask"]
-            return standardize(weight, mask, gain) if gain is not None else weight * mask
+            return standardize(weight, mask, gain) if gain is not None else weight
         positions = p[f"{name}.positions"]
-        values = packed_standardize(weight, positions.long(), shape, gain) if gain is not None else weight
+        values = packed_standardize(weight, positions, shape, gain) if gain is not None else weight
         return values, positions, list(shape)
 
 
@@ -159,6 +169,8 @@ def _adaptive_avg_pool(x: Tensor, size) -> Tensor:
     """Adaptive average pooling for evenly dividing sizes as reshape + mean (exports everywhere)."""
     oh, ow = (size, size) if isinstance(size, int) else size
     n, c, h, w = x.shape
+    if (h, w) == (oh, ow):
+        return x
     if h % oh or w % ow:
         raise ValueError(f"adaptive pooling {h}x{w} -> {oh}x{ow} needs evenly dividing sizes")
     return x.reshape(n, c, oh, h // oh, ow, w // ow).mean((3, 5))
@@ -166,15 +178,7 @@ def _adaptive_avg_pool(x: Tensor, size) -> Tensor:
 
 def packed_standardize(values: Tensor, positions: Tensor, shape: torch.Size, gain: Tensor, eps: float = 1e-4) -> Tensor:
     """``activation_pruning.standardize`` computed on the packed values only (per output channel)."""
-    cout, per_channel = shape[0], shape[1:].numel()
-    channel = torch.div(positions, per_channel, rounding_mode="floor")  # (nnz,)
-    zeros = filled(values, [cout])
-    fan_in = zeros.scatter_add(0, channel, filled(values, values.shape, 1.0)).clamp(min=1)
-    mean = zeros.scatter_add(0, channel, values) / fan_in
-    centred = values - mean.gather(0, channel)
-    var = zeros.scatter_add(0, channel, centred * centred) / fan_in
-    scale = gain.reshape(cout) * torch.rsqrt(torch.clamp(var * fan_in, min=eps))
-    return centred * scale.gather(0, channel)
+    return PackedStandardize.apply(values, positions, gain, shape[1:].numel(), eps)
 
 
 def step_function(key: GraphKey, kind: str = "step"):

@@ -29,41 +29,137 @@ from fedmef.activation_pruning import kept_count
 ENCODINGS = ("dense", "int32", "bits")
 
 
+@torch.library.custom_op("fedmef_export::after", mutates_args=())
+def after(x: Tensor, deps: list[Tensor]) -> Tensor:
+    """``x``, read only once every tensor of ``deps`` exists: an ordering edge for exported graphs.
+
+    ONNX Runtime schedules a node just before its first consumer, so a compression whose outputs
+    only backward reads would run late, keeping the dense activation alive through the forward
+    pass. The ONNX writer lowers this to a zero-copy ``Reshape`` whose shape depends on the deps;
+    ExecuTorch runs nodes in trace order and drops it.
+    """
+    return x.clone()
+
+
+@after.register_fake
+def _(x: Tensor, deps: list[Tensor]) -> Tensor:
+    return torch.empty_like(x)
+
+
 def filled(like: Tensor, shape: list[int] | torch.Size, value: float = 0.0) -> Tensor:
-    """A constant tensor expanded from one element of ``like``: exporters would otherwise write
-    ``zeros(shape)`` into the file as a dense constant."""
-    one = torch.full_like(like.reshape(-1)[:1], value)
-    return one.expand(math.prod(shape)).reshape(shape)
+    """A constant tensor computed from one element of ``like`` (``0 * like[0] + value``), expanded.
+
+    Computed, not a literal: exporters would write ``zeros(shape)`` into the file as a dense
+    constant, and two literal-derived tensors of one shape are the same expression, which ONNX
+    Runtime's common-subexpression pass merges into one buffer alive from first to last use.
+    Small ones are literals (fewer kernels).
+    """
+    if math.prod(shape) <= _LITERAL:
+        return torch.full(list(shape), value, dtype=like.dtype, device=like.device)
+    one = like.detach().reshape(-1)[:1] * 0
+    return (one + value if value else one).expand(math.prod(shape)).reshape(shape)
+
+
+#: ``filled`` tensors up to this many elements are literals: a few KB in the file, shared harmlessly
+_LITERAL = 1024
+#: tensors of at most this many bytes take the forms with fewer kernels, larger ones those with fewer bytes
+_SMALL = 1 << 20
 
 
 class Compressed:
-    """A saved activation: the tensors autograd keeps plus how to rebuild the dense input."""
+    """A saved activation: the tensors autograd keeps plus how to rebuild the dense input.
 
-    def __init__(self, encoding: str, shape: list[int], tensors: tuple[Tensor, ...]):
-        self.encoding, self.shape, self.tensors = encoding, shape, tensors
+    ``last``: the compression's final outputs, including ones nothing reads (top-k's magnitudes of
+    a signed input, freed once the ordering edge has read them); the edge waits for these.
+    """
+
+    def __init__(self, encoding: str, shape: list[int], tensors: tuple[Tensor, ...], last: tuple[Tensor, ...] = ()):
+        self.encoding, self.shape, self.tensors, self.last = encoding, shape, tensors, last or tensors
 
     @staticmethod
-    def of(x: Tensor, encoding: str, keep: float) -> Compressed:
+    def of(x: Tensor, encoding: str, keep: float, nonneg: bool = False) -> Compressed:
+        """``nonneg``: ``x`` is a ReLU output, so its top-k values are the kept values (no abs, no gather)."""
         shape = list(x.shape)
         if encoding == "dense" or keep >= 1.0:
             return Compressed("dense", shape, (x,))
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
         flat = x.reshape(shape[0], -1)  # (N, D)
         k = kept_count(flat.shape[1], keep)
-        positions = flat.abs().topk(k, dim=1, sorted=False).indices  # (N, k) int64
-        if encoding == "int32":
-            return Compressed("int32", shape, (flat.gather(1, positions), positions.to(torch.int32)))
-        if encoding == "bits":
-            return Compressed("bits", shape, _pack_bits(flat, positions))
-        raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
+        if nonneg:
+            values, positions = flat.topk(k, dim=1, sorted=False)  # (N, k), int64
+            spent = ()
+        else:
+            magnitudes, positions = flat.abs().topk(k, dim=1, sorted=False)
+            values, spent = flat.gather(1, positions), (magnitudes,)
+        saved = (values, _narrow(positions, flat.shape[1])) if encoding == "int32" else _pack_bits(flat, positions)
+        # a ReLU output's values come from the top-k that the positions are computed from
+        last = saved[1:] if nonneg and encoding == "int32" else (*saved, *spent)
+        return Compressed(encoding, shape, saved, last)
+
+    def after(self, x: Tensor) -> Tensor:
+        """``x`` for the forward consumers, read only after this compression ran."""
+        return x if self.encoding == "dense" else after(x, list(self.last))
+
+    def kept(self) -> tuple[Tensor, Tensor]:
+        """The kept values (N, k) and their flat positions in each sample (N, k), int32."""
+        if self.encoding == "int32":
+            return self.tensors[0], _widen(self.tensors[1])
+        return self.tensors[0], _bits_positions(*self.tensors, self.shape)
 
     def dense(self) -> Tensor:
+        """The decompressed input (N, C, H, W)."""
         if self.encoding == "dense":
             return self.tensors[0]
-        if self.encoding == "int32":
-            values, positions = self.tensors
-            zeros = filled(values, [self.shape[0], math.prod(self.shape[1:])])
-            return zeros.scatter(1, positions.long(), values).reshape(self.shape)
-        return _unpack_bits(*self.tensors, self.shape)
+        values, positions = self.kept()
+        zeros = filled(values, [self.shape[0], math.prod(self.shape[1:])])
+        return zeros.scatter(1, positions.long(), values).reshape(self.shape)
+
+    def dense_transposed(self, like: Tensor) -> Tensor:
+        """The decompressed input with batch and channels swapped (C, N, H, W), scattered straight into
+        that layout: the weight gradient's operand without a transposed copy. ``like``: a tensor of
+        this backward step to derive the zeros from (see ``filled``)."""
+        if self.encoding == "dense" or 4 * math.prod(self.shape) <= _SMALL:
+            return self.dense().transpose(0, 1)
+        n, c = self.shape[:2]
+        plane = math.prod(self.shape[2:])
+        values, positions = self.kept()
+        # sample s, flat position p = ch * plane + i  ->  (ch * n + s) * plane + i
+        channel = torch.div(positions, plane, rounding_mode="trunc")
+        rows = torch.arange(n, device=values.device, dtype=positions.dtype).unsqueeze(1) * plane
+        index = positions + channel * ((n - 1) * plane) + rows
+        zeros = filled(like, [n * c * plane])
+        return zeros.scatter(0, index.reshape(-1).long(), values.reshape(-1)).reshape(c, n, *self.shape[2:])
+
+    def where_positive(self, grad: Tensor) -> Tensor:
+        """``grad`` where the decompressed input is > 0, else 0 (a fused ReLU's backward): gathered at
+        the kept positions and scattered back, with no dense mask (and no ``Where``, which ONNX
+        Runtime computes through two full-size temporaries)."""
+        if self.encoding == "dense" or 4 * math.prod(self.shape) <= _SMALL:
+            return grad * (self.dense() > 0).to(grad.dtype)
+        values, positions = self.kept()
+        n, d = self.shape[0], math.prod(self.shape[1:])
+        index = positions.long()
+        kept = grad.reshape(n, d).gather(1, index) * (values > 0).to(grad.dtype)
+        return filled(grad, [n, d]).scatter(1, index, kept).reshape(self.shape)
+
+
+_INT16_SPAN = 1 << 16
+
+
+def _narrow(positions: Tensor, row: int) -> Tensor:
+    """Positions within a row of ``row`` elements in the fewest bytes: int16 offsets from the middle
+    of the range when the row has at most 2^16 elements (exact, no reliance on wrapping casts), else int32."""
+    if row <= _INT16_SPAN:
+        return (positions - _INT16_SPAN // 2).to(torch.int16)
+    return positions.to(torch.int32)
+
+
+def _widen(positions: Tensor) -> Tensor:
+    """The int32 positions saved by ``_narrow``."""
+    if positions.dtype == torch.int16:
+        return positions.to(torch.int32) + _INT16_SPAN // 2
+    return positions
 
 
 def _pack_bits(flat: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
@@ -83,34 +179,112 @@ def _powers_of_two(like: Tensor) -> Tensor:
     return torch.pow(torch.full_like(exponents, 2.0), exponents)
 
 
-def _unpack_bits(values: Tensor, packed: Tensor, shape: list[int]) -> Tensor:
-    """Kept positions recovered in ascending order by a top-k on ``keep * (D - index)``, then scattered."""
+def _bits_positions(values: Tensor, packed: Tensor, shape: list[int]) -> Tensor:
+    """Kept positions recovered in ascending order by a top-k on ``keep * (D - index)`` (int32)."""
     n, d = shape[0], math.prod(shape[1:])
     weights = _powers_of_two(values).to(torch.uint8)
     keep = torch.bitwise_and(packed.unsqueeze(-1), weights).reshape(n, -1)[:, :d]  # (N, D) uint8, 0 = dropped
     descending = torch.arange(d, 0, -1, device=values.device).to(values.dtype)  # D, D-1, ..., 1
-    positions = ((keep != 0).to(values.dtype) * descending).topk(values.shape[1], dim=1).indices  # (N, k) ascending
-    return filled(values, [n, d]).scatter(1, positions, values).reshape(shape)
+    return ((keep != 0).to(values.dtype) * descending).topk(values.shape[1], dim=1).indices.to(torch.int32)
 
 
-def weight_grad(x: Tensor, grad: Tensor, weight_shape: list[int], stride: int, padding: int, groups: int) -> Tensor:
-    """d loss / d W of conv2d as one forward conv: batch and channels swapped, dilation = stride."""
-    n, cin = x.shape[:2]
+def weight_grad(x: Tensor, grad: Tensor, weight_shape: list[int], stride: int, padding: int, groups: int,
+                transposed: bool = False) -> Tensor:  # fmt: skip
+    """d loss / d W of conv2d as one forward conv: batch and channels swapped, dilation = stride.
+    ``transposed``: ``x`` is given as (C, N, H, W) (groups 1)."""
     cin_g, kh, kw = weight_shape[1:]
-    xs = x.reshape(n, groups, cin_g, *x.shape[2:]).permute(2, 1, 0, 3, 4).reshape(cin_g, groups * n, *x.shape[2:])
+    if transposed:
+        xs = x
+    else:
+        n = x.shape[0]
+        xs = x.reshape(n, groups, cin_g, *x.shape[2:]).permute(2, 1, 0, 3, 4).reshape(cin_g, groups * n, *x.shape[2:])
     gw = F.conv2d(xs, grad.transpose(0, 1), None, 1, padding, stride, groups)  # (Cin/g, Cout, >=kh, >=kw)
     return gw[:, :, :kh, :kw].transpose(0, 1)
 
 
+def packed_weight_grad(x_t: Tensor, grad: Tensor, weight_shape: list[int], positions: Tensor, stride: int,
+                       padding: int) -> Tensor:  # fmt: skip
+    """``weight_grad`` at flat ``positions`` of a groups-1 weight, from the input given as (C, N, H, W),
+    gathered straight from the conv's (Cin, Cout, >=kh, >=kw) output: no cropped, transposed dense
+    copy of the weight gradient."""
+    cout, cin, kh, kw = weight_shape
+    gw = F.conv2d(x_t, grad.transpose(0, 1), None, 1, padding, stride)
+    kh2, kw2 = gw.shape[2:]
+    # p = ((o * cin + i) * kh + r) * kw + c  ->  q = ((i * cout + o) * kh2 + r) * kw2 + c, linear in
+    # p, v = p // kw, u = v // kh and o = u // cin
+    v = torch.div(positions, kw, rounding_mode="trunc")
+    u = torch.div(v, kh, rounding_mode="trunc")
+    o = torch.div(u, cin, rounding_mode="trunc")
+    index = positions + u * (cout * kh2 * kw2 - kh * kw2) - o * ((cin * cout - 1) * kh2 * kw2)
+    if kw2 != kw:
+        index = index + v * (kw2 - kw)
+    return gw.reshape(-1).gather(0, index.long())
+
+
 def input_grad(grad: Tensor, weight: Tensor, input_shape: list[int], stride: int, padding: int, groups: int) -> Tensor:
+    """d loss / d x of conv2d: a transposed convolution or, where the column matrix is small, one
+    batch-folded GEMM and ``col2im`` (ONNX ``Col2Im``; ONNX Runtime's ConvTranspose is several times
+    slower than that on small spatial sizes)."""
+    n, cout, ho, wo = grad.shape
+    cols = n * ho * wo * weight[0].numel()
+    if groups == 1 and 4 * cols <= _SMALL:
+        g = grad.permute(0, 2, 3, 1).reshape(n * ho * wo, cout)
+        g = torch.mm(g, weight.reshape(cout, -1)).reshape(n, ho * wo, -1).transpose(1, 2)
+        return F.fold(g, tuple(input_shape[2:]), tuple(weight.shape[2:]), padding=padding, stride=stride)
     k = weight.shape[2:]
     out = [input_shape[2 + i] - ((grad.shape[2 + i] - 1) * stride - 2 * padding + k[i]) for i in range(2)]
     return F.conv_transpose2d(grad, weight, None, stride, padding, out, groups)
 
 
-def scatter_weight(values: Tensor, positions: Tensor, shape: list[int]) -> Tensor:
-    """The dense weight holding packed ``values`` at flat ``positions`` (zeros elsewhere)."""
-    return filled(values, [math.prod(shape)]).scatter(0, positions.long(), values).reshape(shape)
+def scatter_weight(values: Tensor, positions: Tensor, shape: list[int], like: Tensor | None = None) -> Tensor:
+    """The dense weight holding packed ``values`` at flat ``positions`` (zeros elsewhere).
+
+    ``like``: the tensor the zeros are derived from. Backward passes the incoming gradient, so the
+    rebuild is a different expression from forward's: no common-subexpression pass can merge the
+    two and keep the dense weight alive from forward to backward.
+    """
+    zeros = filled(values if like is None else like, [math.prod(shape)])
+    return zeros.scatter(0, positions.long(), values).reshape(shape)
+
+
+def _channel_sum(x: Tensor, channel: Tensor, channels: int) -> Tensor:
+    return filled(x, [channels]).scatter_add(0, channel, x)
+
+
+class PackedStandardize(torch.autograd.Function):
+    """``activation_pruning.standardize`` on packed values (statistics per output channel over the
+    active weights) with a hand-written backward that recomputes the centred values: only
+    per-channel statistics are kept between forward and backward, no value-sized tensors."""
+
+    @staticmethod
+    def forward(ctx, values, positions, gain, per_channel: int, eps: float):
+        channels = gain.numel()
+        positions = positions.to(torch.int32)  # one expression for every caller: a runtime computes it once
+        channel = torch.div(positions, per_channel, rounding_mode="trunc").long()
+        fan_in = _channel_sum(filled(values, values.shape, 1.0), channel, channels).clamp(min=1)
+        mean = _channel_sum(values, channel, channels) / fan_in
+        centred = values - mean.gather(0, channel)
+        variance = _channel_sum(centred * centred, channel, channels) / fan_in * fan_in
+        rs = torch.rsqrt(torch.clamp(variance, min=eps))
+        scale = gain.reshape(channels) * rs
+        # d out / d centred = scale - coef * centred * centred^T (the variance term; zero where clamped)
+        coef = scale * rs * rs * (variance >= eps).to(values.dtype)
+        ctx.save_for_backward(values, positions, fan_in, mean, rs, scale, coef)
+        ctx.per_channel, ctx.gain_shape = per_channel, gain.shape
+        return centred * scale.gather(0, channel)
+
+    @staticmethod
+    def backward(ctx, grad):
+        values, positions, fan_in, mean, rs, scale, coef = ctx.saved_tensors
+        channels = scale.numel()
+        # keyed on grad: recomputed here, not kept from forward by a common-subexpression pass
+        channel = torch.div(after(positions, [grad]), ctx.per_channel, rounding_mode="trunc").long()
+        centred = values - mean.gather(0, channel)
+        projected = _channel_sum(grad * centred, channel, channels)  # sum of grad * centred per channel
+        grad_c = grad * scale.gather(0, channel) - (coef * projected).gather(0, channel) * centred
+        grad_values = grad_c - (_channel_sum(grad_c, channel, channels) / fan_in).gather(0, channel)
+        grad_gain = (projected * rs).reshape(ctx.gain_shape) if ctx.needs_input_grad[2] else None
+        return grad_values, None, grad_gain, None, None
 
 
 class SapConv(torch.autograd.Function):
@@ -125,7 +299,8 @@ class SapConv(torch.autograd.Function):
     def forward(ctx, x, weight, bias, stride, padding, groups, encoding, keep, pre, positions=None, shape=None,
                 im2col=False):  # fmt: skip
         saved = pre if pre is not None else Compressed.of(x.detach(), encoding, keep)
-        dense = weight if positions is None else scatter_weight(weight, positions, shape)
+        x = saved.after(x)
+        dense = weight if positions is None else scatter_weight(weight, positions, shape, x)
         im2col = im2col and Im2colConv.supports(list(dense.shape), groups)
         ctx.meta = (saved.encoding, saved.shape, stride, padding, groups, bias is not None, shape, im2col)
         packed = () if positions is None else (positions,)
@@ -139,16 +314,28 @@ class SapConv(torch.autograd.Function):
         encoding, x_shape, stride, padding, groups, has_bias, shape, im2col = ctx.meta
         weight, *tensors = ctx.saved_tensors
         positions = tensors.pop(0) if shape is not None else None
-        dense = weight if positions is None else scatter_weight(weight, positions, shape)
-        x_hat = Compressed(encoding, x_shape, tuple(tensors)).dense()
+        saved = Compressed(encoding, x_shape, tuple(tensors))
+        weight_shape = shape if positions is not None else list(weight.shape)
         if im2col:
+            dense = weight if positions is None else scatter_weight(weight, positions, shape, grad)
             args = (stride, padding, groups, ctx.needs_input_grad[0])
-            gx, gw = Im2colConv.backward(grad, x_hat, dense, x_shape, *args)
+            gx, gw = Im2colConv.backward(grad, saved.dense(), dense, x_shape, *args)
+            if positions is not None:
+                gw = gw.reshape(-1).gather(0, positions.long())
         else:
-            gx = input_grad(grad, dense, x_shape, stride, padding, groups) if ctx.needs_input_grad[0] else None
-            gw = weight_grad(x_hat, grad, list(dense.shape), stride, padding, groups)
-        if positions is not None:
-            gw = gw.reshape(-1).gather(0, positions.long())
+            # SAP: the weight gradient first, so its (decompressed, transposed) operands are freed before
+            # the input gradient exists; a dense saved input is alive anyway, so the runtime's order stays
+            if positions is not None:
+                gw = packed_weight_grad(saved.dense_transposed(grad), grad, weight_shape, positions, stride, padding)
+            elif groups == 1:
+                gw = weight_grad(saved.dense_transposed(grad), grad, weight_shape, stride, padding, 1, transposed=True)
+            else:
+                gw = weight_grad(saved.dense(), grad, weight_shape, stride, padding, groups)
+            gx = None
+            if ctx.needs_input_grad[0]:
+                later = grad if saved.encoding == "dense" else after(grad, [gw])
+                dense = weight if positions is None else scatter_weight(weight, positions, shape, later)
+                gx = input_grad(later, dense, x_shape, stride, padding, groups)
         gb = grad.sum((0, 2, 3)) if has_bias else None
         return gx, gw, gb, None, None, None, None, None, None, None, None, None
 
@@ -159,15 +346,14 @@ class SapRelu(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, encoding, keep, holder):
         y = torch.relu(z)
-        holder.append(Compressed.of(y.detach(), encoding, keep))
+        holder.append(Compressed.of(y.detach(), encoding, keep, nonneg=True))
         ctx.save_for_backward(*holder[-1].tensors)
         ctx.meta = (holder[-1].encoding, holder[-1].shape)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x_hat = Compressed(*ctx.meta, tuple(ctx.saved_tensors)).dense()
-        return grad * (x_hat > 0).to(grad.dtype), None, None, None
+        return Compressed(*ctx.meta, tuple(ctx.saved_tensors)).where_positive(grad), None, None, None
 
 
 def im2col(x: Tensor, k: int, stride: int, padding: int) -> Tensor:
