@@ -29,6 +29,7 @@ change no mask. ``server-dst`` is FedMef's server-side prune/grow with BaE, SAP 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ BACKENDS = ("torch", "ort", "executorch")
 #: the runtime (manifest name) each exported-artifact backend executes
 BACKEND_RUNTIMES = {"ort": "onnxruntime", "executorch": "executorch"}
 MODELS = ("cnn", "resnet18", "mobilenetv2")
+#: seeds stay below 2^63 (the batch order's SplitMix64) after the schedule's per-round offsets
+MAX_SEED = 2**40
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,15 @@ class RunConfig:
     backend: str = "ort"
     output_dir: str = "runs"
     round_timeout: float = 600.0
+    reject_norm_mads: float = 20.0  # server/validation.py: 0 switches the update-norm check off
+    max_num_examples: int = 1_000_000
 
     @classmethod
     def from_run_config(cls, run_config: dict[str, Any]) -> RunConfig:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {}
         for key, value in run_config.items():
-            name = key.replace("-", "_")
+            name = key.replace("-", "_") if isinstance(key, str) else key
             if name not in fields:
                 raise ValueError(f"unknown run-config key {key!r}")
             default = fields[name].default
@@ -143,8 +148,16 @@ class RunConfig:
             (0.0 < self.bae_ramp <= 1.0, "bae-ramp", "in (0, 1]"),
             (self.round_timeout > 0, "round-timeout", "positive seconds"),
             (self.model_width >= 0, "model-width", "non-negative (0 = default)"),
+            (0 <= self.seed < MAX_SEED, "seed", f"in [0, {MAX_SEED})"),
+            (self.reject_norm_mads >= 0, "reject-norm-mads", "non-negative (0 = no norm check)"),
+            (self.max_num_examples > 0, "max-num-examples", "a positive integer"),
             (self.dataset != "cifar10" or bool(self.data_path), "data-path", "set for cifar10 (a local directory)"),
         ]
+        for field in dataclasses.fields(self):  # NaN passes no check below, but inf passes some
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                key = field.name.replace("_", "-")
+                raise ValueError(f"invalid run-config {key}: expected a finite number; got {value!r}")
         for ok, key, expected in checks:
             if not ok:
                 raise ValueError(f"invalid run-config {key}: expected {expected}; got {self._value(key)!r}")

@@ -9,6 +9,8 @@ readjusted reply also carries its new masks ``m/``).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 from torch import nn
@@ -37,25 +39,38 @@ def encode_state(model: nn.Module, with_masks: bool = True) -> p.Arrays:
 
 
 def decode_state(model: nn.Module, arrays: p.Arrays) -> None:
-    """Load weights (and masks, when present) from the wire format into ``model`` in place."""
+    """Load weights (and masks, when present) from the wire format into ``model`` in place.
+
+    Raises ``KeyError`` for a missing array and ``ValueError`` for a malformed one."""
     layers = prunable_layers(model)
     masks = {}
     for name, layer in layers.items():
         if p.MASK + name in arrays:
-            positions = p.active_positions(arrays[p.MASK + name], layer.mask.numel())
+            positions = p.active_positions(_array(arrays, p.MASK + name, np.uint8), layer.mask.numel())
             masks[name] = torch.zeros(layer.mask.numel()).index_fill_(0, torch.from_numpy(positions).long(), 1.0)
     set_masks(model, masks)
     with torch.no_grad():
         for name, layer in layers.items():
             active = layer.mask.flatten().bool()
-            values = torch.from_numpy(np.asarray(arrays[p.VALUES + name], dtype=np.float32))
+            values = torch.from_numpy(_array(arrays, p.VALUES + name, np.float32).reshape(-1))
             if values.numel() != int(active.sum()):
                 raise ValueError(f"layer {name}: {values.numel()} values for {int(active.sum())} active weights")
             flat = torch.zeros(layer.weight.numel())
             flat[active] = values
             layer.weight.copy_(flat.view_as(layer.weight))
         for name, param in _dense_params(model).items():
-            param.copy_(torch.from_numpy(np.asarray(arrays[p.DENSE + name], dtype=np.float32)).view_as(param))
+            values = _array(arrays, p.DENSE + name, np.float32)
+            if values.size != param.numel():
+                raise ValueError(f"{p.DENSE + name}: {values.size} values for a parameter of shape {list(param.shape)}")
+            param.copy_(torch.from_numpy(values).view_as(param))
+
+
+def _array(arrays: p.Arrays, key: str, dtype) -> np.ndarray:
+    """``arrays[key]`` converted to ``dtype``; ``ValueError`` naming the key when it cannot be."""
+    try:
+        return np.ascontiguousarray(arrays[key], dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{key}: not convertible to {np.dtype(dtype).name} ({error})") from None
 
 
 def encode_growth(signal: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> p.Arrays:
@@ -88,11 +103,41 @@ def encode_plan(plan: LocalPlan, round_num: int) -> tuple[dict, p.Arrays]:
 
 
 def decode_plan(scalars: dict, arrays: p.Arrays) -> LocalPlan:
-    values = {name: scalars[key] for key, name in _PLAN_FIELDS.items()}
-    values.update({name: int(values[name]) for name in ("window_offset_rounds", "window_rounds")})
+    """The ``LocalPlan`` of a plan record and its ``x/`` arrays: ``KeyError`` for a missing key,
+    ``ValueError`` for a value of the wrong type (§3: counts and seeds are ints, coefficients numbers)."""
+    values = {name: _scalar(key, scalars[key]) for key, name in _PLAN_FIELDS.items()}
+    values.update({name: _whole(key, values[name]) for key, name in _PLAN_FIELDS.items() if key in _WHOLE_KEYS})
     marked = {}
-    if scalars[p.EXTRUDE]:
-        marked = {name: torch.from_numpy(idx.astype(np.int64)) for name, idx in p.with_prefix(p.MARKED, arrays).items()}
-    growth = {name: int(count) for name, count in p.with_prefix(p.GROW, scalars).items()}
-    readjust = {name: int(count) for name, count in p.with_prefix(p.READJUST, scalars).items()}
+    if _scalar(p.EXTRUDE, scalars[p.EXTRUDE]):
+        marked = {name: torch.from_numpy(_indices(p.MARKED + name, indices))
+                  for name, indices in p.with_prefix(p.MARKED, arrays).items()}  # fmt: skip
+    growth = {name: _whole(p.GROW + name, count) for name, count in p.with_prefix(p.GROW, scalars).items()}
+    readjust = {name: _whole(p.READJUST + name, count) for name, count in p.with_prefix(p.READJUST, scalars).items()}
     return LocalPlan(**values, marked=marked, growth_counts=growth, readjust_counts=readjust)
+
+
+_WHOLE_KEYS = (p.EPOCHS, p.BATCH_SIZE, p.SEED, p.WINDOW_OFFSET, p.WINDOW_ROUNDS)
+
+
+def _scalar(key: str, value):
+    """A plan value as sent: a finite number, or the penalty's name."""
+    if key == p.PENALTY:
+        if not isinstance(value, str):
+            raise ValueError(f"plan {key!r} must be a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"plan {key!r} must be a finite number, got {value!r}")
+    return value
+
+
+def _whole(key: str, value) -> int:
+    if _scalar(key, value) != int(value):
+        raise ValueError(f"plan {key!r} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _indices(key: str, value) -> np.ndarray:
+    indices = np.asarray(value)
+    if indices.ndim != 1 or indices.dtype.kind not in "iu":
+        raise ValueError(f"{key} must be a 1-d integer array, got {indices.dtype} of shape {indices.shape}")
+    return indices.astype(np.int64)

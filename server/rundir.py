@@ -19,7 +19,7 @@ from fedmef.config import RunConfig
 
 FIELDS = [
     "round", "accuracy", "loss", "pre_adjust_accuracy", "pre_adjust_loss", "train_loss", "adjusted", "extruding",
-    "clients", "failures", "bytes_down", "bytes_up", "dense_bytes", "seconds", "export_seconds",
+    "clients", "failures", "rejected", "bytes_down", "bytes_up", "dense_bytes", "seconds", "export_seconds",
 ]  # fmt: skip
 
 
@@ -96,6 +96,7 @@ class RunDirectory:
             f"({up / dense:.3f}x)",
             f"- prune/grow rounds: {[r['round'] for r in self.rows if r['adjusted']] or 'none'}",
             f"- client failures: {sum(r['failures'] for r in self.rows)}",
+            f"- rejected updates (server/validation.py): {self._rejected_line()}",
             f"- federated validation accuracy of the final model: {self._client_line(client_evaluation)}",
             "",
             "![accuracy](accuracy.png)",
@@ -104,6 +105,11 @@ class RunDirectory:
             "",
         ]
         (self.path / "report.md").write_text("\n".join(lines))
+
+    def _rejected_line(self) -> str:
+        rejected = sum(r["rejected"] for r in self.rows)
+        kept = [r["round"] for r in self.rows if r["rejected"] and not r["clients"]]
+        return f"{rejected}" + (f"; every reply rejected, previous model kept, in rounds {kept}" if kept else "")
 
     @staticmethod
     def _client_line(evaluation: dict[str, float]) -> str:

@@ -32,6 +32,7 @@ from .aggregation import growth_scores, weighted_average
 from .artifacts import RoundExporter
 from .rundir import RunDirectory
 from .schedule import RoundPhase, local_plan, round_phase
+from .validation import ExpectedUpdate, RejectedUpdate, check_update, norm_threshold, read_reply
 
 app = ServerApp()
 
@@ -56,10 +57,11 @@ class Shipment:
     manifest: object = None
     export_seconds: float = 0.0
 
-    def message(self, node: int, message_type: str) -> Message:
+    def message(self, node: int, message_type: str, group_id: str = "") -> Message:
+        """Train instructions carry the round as Flower's ``group_id``, which replies copy."""
         content = {p.STATE: to_record(self.state), p.PLAN: ConfigRecord(self.plan),
                    p.ARTIFACTS: to_record(self.files.get(node, {}))}  # fmt: skip
-        return Message(content=RecordDict(content), dst_node_id=node, message_type=message_type)
+        return Message(RecordDict(content), dst_node_id=node, message_type=message_type, group_id=group_id)
 
     def bytes_to(self, node: int) -> int:
         return p.payload_bytes(self.state | self.files.get(node, {}))
@@ -70,6 +72,7 @@ class Replies:
     updates: list[tuple[p.Arrays, int]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     failures: int = 0
+    rejected: int = 0
 
 
 class Federation:
@@ -77,6 +80,7 @@ class Federation:
         self.grid, self.config = grid, config
         self.model = initial_model(config)
         self.layers = prunable_layers(self.model)
+        self.numels = {name: layer.weight.numel() for name, layer in self.layers.items()}
         self.test_x, self.test_y = tensors(test_set(config))
         self.rundir = RunDirectory(config, list(self.layers))
         self.dense_bytes = 4 * sum(param.numel() for param in self.model.parameters())
@@ -98,8 +102,11 @@ class Federation:
         plan, marked = wire.encode_plan(local_plan(self.config, phase, self.model), phase.round)
         shipment = self.ship(nodes, wire.encode_state(self.model) | marked, plan)
         replies = self.collect(phase.round, self.grid.send_and_receive(
-            [shipment.message(node, p.TRAIN) for node in nodes], timeout=self.config.round_timeout), shipment)
-        replies.failures += len(nodes) - len(replies.updates) - replies.failures  # no reply at all
+            [shipment.message(node, p.TRAIN, str(phase.round)) for node in nodes], timeout=self.config.round_timeout),
+            shipment)  # fmt: skip
+        replies.failures = len(nodes) - len(replies.updates) - replies.rejected  # errors and no reply at all
+        if replies.rejected and not replies.updates:
+            print(f"[fedmef] round {phase.round}: every reply rejected, keeping the previous model", flush=True)
         pre_adjust = (float("nan"), float("nan"))
         if replies.updates and phase.adjust and self.config.flags.local_dst:  # the clients cut: no uncut model
             self.vote(replies.updates)
@@ -125,21 +132,38 @@ class Federation:
         return Shipment(state, plan | {p.MANIFEST: manifest.to_json()}, files, manifest, seconds)
 
     def collect(self, round_num: int, replies, shipment: Shipment) -> Replies:
-        out = Replies()
+        """The round's updates that pass ``validation``: each reply checked against the instruction,
+        then the norms of the valid ones against the round's median + k·MAD."""
+        expected = ExpectedUpdate.of(shipment.state, shipment.plan, self.numels)
+        out, valid = Replies(), []
         for reply in replies:
             node = reply.metadata.src_node_id
             if reply.has_error():
-                out.failures += 1
                 if self.exporter:
                     self.exporter.forget(node)
                 print(f"[fedmef] round {round_num}: client error {reply.error.code}: {reply.error.reason}", flush=True)
                 continue
             if self.exporter:
                 self.exporter.delivered(node, shipment.manifest)
-            metrics = reply.content[p.METRICS]
-            out.updates.append((arrays_of(reply.content[p.UPDATE]), int(metrics[p.NUM_EXAMPLES])))
-            out.losses.append(float(metrics[p.TRAIN_LOSS]))
+            try:
+                arrays, metrics = read_reply(reply, round_num)
+                norm = check_update(expected, arrays, metrics, self.config.max_num_examples)
+                valid.append((node, arrays, metrics, norm))
+            except RejectedUpdate as reason:
+                self.reject(out, round_num, node, str(reason))
+        threshold = norm_threshold([norm for *_, norm in valid], self.config.reject_norm_mads)
+        for node, arrays, metrics, norm in valid:
+            if norm > threshold:
+                self.reject(out, round_num, node, f"update norm {norm:.4g} above median + k*MAD = {threshold:.4g}")
+            else:
+                out.updates.append((arrays, int(metrics[p.NUM_EXAMPLES])))
+                out.losses.append(float(metrics[p.TRAIN_LOSS]))
         return out
+
+    @staticmethod
+    def reject(replies: Replies, round_num: int, node: int, reason: str) -> None:
+        replies.rejected += 1
+        print(f"[fedmef] round {round_num}: rejected the update of node {node}: {reason}", flush=True)
 
     def adjust(self, updates: list[tuple[p.Arrays, int]], fraction: float) -> None:
         scores = growth_scores(updates, {name: layer.weight.numel() for name, layer in self.layers.items()})
@@ -161,7 +185,7 @@ class Federation:
             "pre_adjust_accuracy": pre_adjust[1], "pre_adjust_loss": pre_adjust[0],
             "train_loss": float(np.mean(replies.losses)) if replies.losses else float("nan"),
             "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
-            "clients": len(updates), "failures": replies.failures,
+            "clients": len(updates), "failures": replies.failures, "rejected": replies.rejected,
             "bytes_down": sum(shipment.bytes_to(node) for node in nodes),
             "bytes_up": sum(p.payload_bytes(arrays) for arrays, _ in updates),
             "dense_bytes": self.dense_bytes, "seconds": seconds, "export_seconds": shipment.export_seconds,
@@ -191,7 +215,3 @@ class Federation:
         accuracy = sum(float(m[p.ACCURACY]) * int(m[p.NUM_EXAMPLES]) for m in metrics) / total
         print(f"[fedmef] federated validation accuracy {100 * accuracy:.2f} % over {len(metrics)} clients", flush=True)
         return {"clients": len(metrics), "accuracy": accuracy, "examples": total}
-
-
-def arrays_of(record: ArrayRecord) -> p.Arrays:
-    return {key: value.numpy() for key, value in record.items()}
