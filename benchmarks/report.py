@@ -163,7 +163,8 @@ def _cut_tables(runs, summaries) -> list[str]:
     for label in cut_runs:
         by_seed = {s.seed: s for s in summaries[label]}
         cells = [f"{100 * by_seed[seed].first_cut_drop:.2f} / {by_seed[seed].first_cut_loss_rise:.4f}"
-                 if seed in by_seed else "—" for seed in seeds]  # fmt: skip
+                 if seed in by_seed and not math.isnan(by_seed[seed].first_cut_drop) else "n/a"
+                 for seed in seeds]  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
