@@ -9,6 +9,7 @@ readjusted reply also carries its new masks ``m/``).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -125,7 +126,8 @@ def _scalar(key: str, value):
         if not isinstance(value, str):
             raise ValueError(f"plan {key!r} must be a string, got {value!r}")
         return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+    finite = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and math.isfinite(value))
+    if isinstance(value, bool) or not finite:
         raise ValueError(f"plan {key!r} must be a finite number, got {value!r}")
     return value
 

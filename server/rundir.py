@@ -19,7 +19,8 @@ from fedmef.config import RunConfig
 
 FIELDS = [
     "round", "accuracy", "loss", "pre_adjust_accuracy", "pre_adjust_loss", "train_loss", "adjusted", "extruding",
-    "clients", "failures", "rejected", "bytes_down", "bytes_up", "dense_bytes", "seconds", "export_seconds",
+    "clients", "failures", "rejected", "max_norm_mads", "bytes_down", "bytes_up", "dense_bytes", "seconds",
+    "export_seconds",
 ]  # fmt: skip
 
 

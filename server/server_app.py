@@ -32,7 +32,7 @@ from .aggregation import growth_scores, weighted_average
 from .artifacts import RoundExporter
 from .rundir import RunDirectory
 from .schedule import RoundPhase, local_plan, round_phase
-from .validation import ExpectedUpdate, RejectedUpdate, check_update, norm_threshold, read_reply
+from .validation import ExpectedUpdate, RejectedUpdate, check_update, norm_scores, read_reply
 
 app = ServerApp()
 
@@ -73,6 +73,7 @@ class Replies:
     losses: list[float] = field(default_factory=list)
     failures: int = 0
     rejected: int = 0
+    max_norm_mads: float = float("nan")  # the largest norm score among valid replies (calibrates k)
 
 
 class Federation:
@@ -151,10 +152,12 @@ class Federation:
                 valid.append((node, arrays, metrics, norm))
             except RejectedUpdate as reason:
                 self.reject(out, round_num, node, str(reason))
-        threshold = norm_threshold([norm for *_, norm in valid], self.config.reject_norm_mads)
-        for node, arrays, metrics, norm in valid:
-            if norm > threshold:
-                self.reject(out, round_num, node, f"update norm {norm:.4g} above median + k*MAD = {threshold:.4g}")
+        scores, limit = norm_scores([norm for *_, norm in valid]), self.config.reject_norm_mads
+        out.max_norm_mads = max(scores, default=float("nan"))
+        for (node, arrays, metrics, norm), score in zip(valid, scores, strict=True):
+            if limit and score > limit:
+                self.reject(out, round_num, node, f"update norm {norm:.4g} is {score:.1f} MADs above the median "
+                                                  f"(reject-norm-mads {limit})")  # fmt: skip
             else:
                 out.updates.append((arrays, int(metrics[p.NUM_EXAMPLES])))
                 out.losses.append(float(metrics[p.TRAIN_LOSS]))
@@ -186,6 +189,7 @@ class Federation:
             "train_loss": float(np.mean(replies.losses)) if replies.losses else float("nan"),
             "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
             "clients": len(updates), "failures": replies.failures, "rejected": replies.rejected,
+            "max_norm_mads": replies.max_norm_mads,
             "bytes_down": sum(shipment.bytes_to(node) for node in nodes),
             "bytes_up": sum(p.payload_bytes(arrays) for arrays, _ in updates),
             "dense_bytes": self.dense_bytes, "seconds": seconds, "export_seconds": shipment.export_seconds,

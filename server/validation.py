@@ -6,10 +6,11 @@ which then keeps no more weights than were sent), every ``d/<param>`` in its sha
 adjustment rounds ``gi/``/``gv/`` of at most the requested count, at inactive positions inside the
 layer; and the three train metrics. ``ExpectedUpdate.of`` derives that layout from what the server
 sent, ``check_update`` raises ``RejectedUpdate`` with a one-line reason for any reply outside it
-(and returns the update's norm otherwise), and ``norm_threshold`` bounds the round's norms at
-median + k·MAD of the structurally valid replies, so one scaled or poisoned update cannot dominate
-the average. ``read_reply`` takes a Flower reply apart: the round travels in Flower's ``group_id``,
-which the server sets to the round and every client copies into its reply.
+(and returns the update's norm otherwise), and ``norm_scores`` measures each norm in MADs above
+the median of the round's structurally valid replies: above k (``reject-norm-mads``) it is
+rejected, so one scaled or poisoned update cannot dominate the average. ``read_reply`` takes a
+Flower reply apart: the round travels in Flower's ``group_id``, which the server sets to the round
+and every client copies into its reply (the protocol's records carry no round of their own).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ DTYPES = {p.VALUES: np.float32, p.DENSE: np.float32, p.MASK: np.uint8,
           p.GROWTH_INDICES: np.int32, p.GROWTH_MAGNITUDES: np.float32}  # fmt: skip
 #: fewer structurally valid replies than this make no statistic: the norm check is skipped
 MIN_REPLIES_FOR_NORMS = 3
+#: the MAD used is at least this fraction of the median norm
+MIN_MAD_FRACTION = 0.1
 
 
 class RejectedUpdate(ValueError):
@@ -114,13 +117,16 @@ def check_update(expected: ExpectedUpdate, arrays: p.Arrays, metrics: dict, max_
     return _update_norm(expected, arrays, positions)
 
 
-def norm_threshold(norms: list[float], mads: float) -> float:
-    """median + ``mads`` · MAD of ``norms``; infinite (nothing rejected) when ``mads`` is 0 or too few norms."""
-    if mads <= 0 or len(norms) < MIN_REPLIES_FOR_NORMS:
-        return math.inf
+def norm_scores(norms: list[float]) -> list[float]:
+    """How many MADs (median absolute deviations) each norm lies above the median of ``norms``; all 0
+    when there are too few norms for a statistic. A reply scoring above ``reject-norm-mads`` is rejected."""
+    if len(norms) < MIN_REPLIES_FOR_NORMS:
+        return [0.0] * len(norms)
     median = float(np.median(norms))
     mad = float(np.median(np.abs(np.asarray(norms) - median)))
-    return median + mads * max(mad, 1e-6 * median)  # equal norms (MAD 0) must not reject rounding noise
+    # A few replies with nearly equal norms make the MAD tiny and honest spread look extreme.
+    mad = max(mad, MIN_MAD_FRACTION * median, 1e-12)
+    return [(norm - median) / mad for norm in norms]
 
 
 def _check_metrics(metrics: dict, max_num_examples: int) -> None:
