@@ -15,11 +15,14 @@ and every client copies into its reply (the protocol's records carry no round of
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
+from flwr.common.constant import SType
+from numpy.lib import format as npy
 
 from fedmef import protocol as p
 
@@ -82,13 +85,23 @@ def read_reply(reply: Message, round_num: int) -> tuple[p.Arrays, dict]:
     update, metrics = content[p.UPDATE], content[p.METRICS]
     if not isinstance(update, ArrayRecord) or not isinstance(metrics, MetricRecord):
         raise RejectedUpdate(f"records of the wrong type: {type(update).__name__}, {type(metrics).__name__}")
-    arrays = {}
-    for key, array in update.items():
-        try:
-            arrays[key] = array.numpy()
-        except Exception as error:  # noqa: BLE001 - any unreadable array is the client's fault
-            raise RejectedUpdate(f"{key}: unreadable array ({type(error).__name__}: {error})") from None
-    return arrays, dict(metrics)
+    return {key: _npy(key, array) for key, array in update.items()}, dict(metrics)
+
+
+def _npy(key: str, array: Array) -> np.ndarray:
+    """The array of a ``.npy`` payload whose header agrees with its size, read without pickle: a
+    header claiming a huge shape must not make the server allocate it."""
+    if array.stype != SType.NUMPY:
+        raise RejectedUpdate(f"{key}: serialization {array.stype!r}, expected {SType.NUMPY!r}")
+    stream = io.BytesIO(array.data)
+    try:
+        version = npy.read_magic(stream)
+        shape, _, dtype = (npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0)(stream)
+        if dtype.hasobject or math.prod(shape) * dtype.itemsize != len(array.data) - stream.tell():
+            raise ValueError(f"header {dtype.str} {shape} does not match {len(array.data) - stream.tell()} data bytes")
+        return np.load(io.BytesIO(array.data), allow_pickle=False)
+    except Exception as error:  # noqa: BLE001 - any unreadable array is the client's fault
+        raise RejectedUpdate(f"{key}: unreadable array ({type(error).__name__}: {error})") from None
 
 
 def check_update(expected: ExpectedUpdate, arrays: p.Arrays, metrics: dict, max_num_examples: int) -> float:

@@ -9,20 +9,23 @@ anything else, and the update validator accepts every honest reply and rejects e
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
+from flwr.app import Array, ArrayRecord, Message, Metadata, MetricRecord, RecordDict
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from numpy.lib import format as npy
 
 from fedmef import protocol as p
 from fedmef import wire
 from fedmef.config import RunConfig
 from fedmef.manifest import FileEntry, Graph, Manifest, TensorSpec
 from fedmef.training import LocalPlan
-from server.validation import ExpectedUpdate, RejectedUpdate, check_update
+from server.validation import ExpectedUpdate, RejectedUpdate, check_update, read_reply
 
 from .model_support import masked_cnn
 
@@ -215,6 +218,53 @@ def check_validator_only_rejects(drawn: tuple[Round, p.Arrays, dict]) -> None:
         pass
 
 
+# --- Flower replies with damaged .npy payloads (server.validation.read_reply) ------------------
+
+
+def _huge_header() -> bytes:
+    stream = io.BytesIO()
+    npy.write_array_header_1_0(stream, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    return stream.getvalue() + bytes(8)
+
+
+@st.composite
+def flower_replies(draw) -> tuple[Round, Message, bool]:
+    """An honest reply as Flower delivers it, some arrays' bytes damaged, maybe for another round."""
+    case, records, damaged = draw(honest_rounds()), {}, False
+    for key, value in case.arrays.items():
+        array = Array(value)
+        data, stype = array.data, array.stype
+        action = draw(st.sampled_from(["keep", "keep", "truncate", "flip", "garbage", "stype", "huge"]))
+        if action == "truncate":
+            data = data[: draw(st.integers(0, len(data) - 1))]
+        elif action == "flip":
+            position = draw(st.integers(0, len(data) - 1))
+            data = data[:position] + bytes([data[position] ^ draw(st.integers(1, 255))]) + data[position + 1 :]
+        elif action == "garbage":
+            data = draw(st.binary(max_size=200))
+        elif action == "stype":
+            stype = draw(st.sampled_from(["torch.Tensor", "", "numpy"]))
+        elif action == "huge":
+            data = _huge_header()
+        damaged |= action != "keep"
+        records[key] = Array(dtype=array.dtype, shape=array.shape, stype=stype, data=data)
+    group = draw(st.sampled_from(["1", "1", "1", "2", ""]))
+    metadata = Metadata(run_id=1, message_id="", src_node_id=7, dst_node_id=0, reply_to_message_id="",
+                        group_id=group, created_at=0.0, ttl=60.0, message_type=p.TRAIN)  # fmt: skip
+    content = RecordDict({p.UPDATE: ArrayRecord(records), p.METRICS: MetricRecord(case.metrics)})
+    return case, Message(content, metadata=metadata), damaged or group != "1"
+
+
+def check_flower_reply(drawn: tuple[Round, Message, bool]) -> None:
+    """A damaged reply is rejected or, when the damage left a valid array (a flipped value bit), checked
+    like any other; an undamaged one for this round passes."""
+    case, message, damaged = drawn
+    try:
+        check_update(case.expected, *read_reply(message, 1), MAX_NUM_EXAMPLES)
+    except RejectedUpdate:
+        assert damaged, "an undamaged reply was rejected"
+
+
 # --- the sparse-state decoder (fedmef.wire.decode_state) --------------------------------------
 
 _MODEL = masked_cnn(0.5)
@@ -361,6 +411,7 @@ PROPERTIES = {
     "validator accepts honest replies": (honest_rounds(), check_honest_reply_accepted),
     "validator rejects corrupted replies": (corrupted_rounds(), check_corrupted_reply_rejected),
     "validator only rejects arbitrary replies": (arbitrary_replies(), check_validator_only_rejects),
+    "read_reply on damaged .npy payloads": (flower_replies(), check_flower_reply),
     "wire.decode_state": (wire_states(), check_decode_state),
     "wire.decode_plan": (plans(), check_decode_plan),
     "Manifest.from_json": (manifest_texts(), check_manifest_parser),

@@ -4,12 +4,14 @@ federation's round counting rejections and keeping the model when every reply is
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, Metadata, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
+from numpy.lib import format as npy
 
 from fedmef import protocol as p
 from fedmef import wire
@@ -173,6 +175,19 @@ def test_read_reply_takes_the_records_apart_and_checks_the_round():
         read_reply(_reply("3", RecordDict({p.METRICS: MetricRecord(metrics)})), 3)
     with pytest.raises(RejectedUpdate, match="records of the wrong type: ConfigRecord, MetricRecord"):
         read_reply(_reply("3", RecordDict({p.UPDATE: ConfigRecord({"a": 1}), p.METRICS: MetricRecord(metrics)})), 3)
+
+
+def test_read_reply_refuses_payloads_that_would_allocate_more_than_they_carry():
+    arrays, metrics = honest()
+    content = _content(arrays, metrics)
+    stream = io.BytesIO()
+    npy.write_array_header_1_0(stream, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})  # 4 TB
+    content[p.UPDATE]["v/fc"] = Array(dtype="float32", shape=(3,), stype="numpy.ndarray", data=stream.getvalue())
+    with pytest.raises(RejectedUpdate, match=r"v/fc: unreadable .*header <f4 \(1000000000000,\) does not match 0"):
+        read_reply(_reply("3", content), 3)
+    content[p.UPDATE]["v/fc"] = Array(dtype="float32", shape=(3,), stype="torch.Tensor", data=b"")
+    with pytest.raises(RejectedUpdate, match="v/fc: serialization 'torch.Tensor', expected 'numpy.ndarray'"):
+        read_reply(_reply("3", content), 3)
 
 
 # --- the federation's round with replies that fail validation ----------------------------------
