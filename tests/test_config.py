@@ -66,6 +66,12 @@ def test_kebab_keys_map_to_fields_and_values_are_converted():
         ({"round-timeout": 0.0}, "round-timeout"),
         ({"model-width": -1.0}, "model-width"),
         ({"dataset": "cifar10"}, "data-path"),
+        ({"reject-norm-mads": -1.0}, "reject-norm-mads"),
+        ({"max-num-examples": 0}, "max-num-examples"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**40}, "seed"),
+        ({"lr": float("inf")}, "lr"),
+        ({"round-timeout": float("nan")}, "round-timeout"),
     ],
 )
 def test_invalid_values_fail_naming_the_key_and_value(overrides, key):
@@ -78,6 +84,8 @@ def test_invalid_values_fail_naming_the_key_and_value(overrides, key):
 def test_unknown_key_fails():
     with pytest.raises(ValueError, match="unknown run-config key 'num_round'"):
         RunConfig.from_run_config({"num_round": 3})
+    with pytest.raises(ValueError, match="unknown run-config key 3"):
+        RunConfig.from_run_config({3: 3})
 
 
 @pytest.mark.parametrize(
