@@ -16,7 +16,11 @@ from numpy.lib import format as npy
 from fedmef import protocol as p
 from fedmef import wire
 from fedmef.config import RunConfig
-from server.schedule import round_phase
+from fedmef.models import prunable_layers
+from fedmef.partitions import partition
+from fedmef.task import initial_model
+from python_client.eager import EagerBackend
+from server.schedule import local_plan, round_phase
 from server.server_app import Federation
 from server.validation import ExpectedUpdate, RejectedUpdate, check_update, norm_scores, read_reply
 
@@ -188,6 +192,25 @@ def test_read_reply_refuses_payloads_that_would_allocate_more_than_they_carry():
     content[p.UPDATE]["v/fc"] = Array(dtype="float32", shape=(3,), stype="torch.Tensor", data=b"")
     with pytest.raises(RejectedUpdate, match="v/fc: serialization 'torch.Tensor', expected 'numpy.ndarray'"):
         read_reply(_reply("3", content), 3)
+
+
+@pytest.mark.parametrize("method", ["fedavg", "feddst", "fedmef", "server-dst"])
+def test_real_eager_replies_of_every_method_pass_on_an_adjustment_round(method):
+    """The eager reference client's reply (FedDST's with its own masks, FedMef's with growth) fits."""
+    config = RunConfig.from_run_config({"method": method, "backend": "torch", "local-epochs": 1, "num-rounds": 4,
+                                        "adjust-interval": 2, "adjust-end-fraction": 1.0})  # fmt: skip
+    model = initial_model(config)
+    phase = round_phase(config, 2)
+    assert phase.adjust == (method != "fedavg")
+    plan, marked = wire.encode_plan(local_plan(config, phase, model), phase.round)
+    state = wire.encode_state(model) | marked
+    numels = {name: layer.weight.numel() for name, layer in prunable_layers(model).items()}
+    layout = ExpectedUpdate.of(state, plan, numels)
+    assert layout.masks_in_reply == (method == "feddst") and bool(layout.growth) == (method in ("fedmef", "server-dst"))
+    data = partition(config, 0, 10).train
+    update, loss = EagerBackend(config).train(state, plan, data.x, data.y)
+    metrics = {p.NUM_EXAMPLES: len(data), p.TRAIN_LOSS: loss, p.SECONDS: 1.0}
+    assert check_update(layout, update, metrics, config.max_num_examples) > 0
 
 
 # --- the federation's round with replies that fail validation ----------------------------------
