@@ -169,7 +169,7 @@ class Federation:
         print(f"[fedmef] round {round_num}: rejected the update of node {node}: {reason}", flush=True)
 
     def adjust(self, updates: list[tuple[p.Arrays, int]], fraction: float) -> None:
-        scores = growth_scores(updates, {name: layer.weight.numel() for name, layer in self.layers.items()})
+        scores = growth_scores(updates, self.numels)
         schedule.adjust(self.model, scores, fraction)
 
     def vote(self, updates: list[tuple[p.Arrays, int]]) -> None:

@@ -140,7 +140,7 @@ def _corrupt_growth(draw, case: Round, name: str) -> str:
     if kind == "outside":
         indices[0] = draw(st.sampled_from([-1, numel, np.iinfo(np.int32).max, np.iinfo(np.int32).min]))
     elif kind == "negative":
-        magnitudes[0] = -draw(st.floats(1e-6, 1e3, width=32))
+        magnitudes[0] = -draw(st.floats(2.0**-20, 1e3, width=32))
     elif kind == "mismatch":
         magnitudes = magnitudes[:-1]
     elif kind == "too-many":
