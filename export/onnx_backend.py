@@ -51,7 +51,8 @@ def _after(g, x, deps):
 register_custom_op_symbolic("fedmef_export::after", _after, OPSET)
 
 PASSES = (onnx_passes.cast_round_trips, onnx_passes.int32_indices, onnx_passes.fold_shapes,
-          onnx_passes.fold_constants, onnx_passes.drop_identities, onnx_passes.prune)  # fmt: skip
+          onnx_passes.fold_constants, onnx_passes.drop_identities, onnx_passes.consume_unread,
+          onnx_passes.prune)  # fmt: skip
 
 
 def _rewrite(gm: fx.GraphModule) -> fx.GraphModule:

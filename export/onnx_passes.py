@@ -11,6 +11,9 @@
 * ``fold_shapes`` / ``drop_identities``: ``Shape`` of statically shaped tensors becomes a constant
   (then folded), and ``Slice``/``Expand``/``Reshape``/``Cast`` that return their input unchanged
   go (the exporter emits them around scatters and expands).
+* ``consume_unread``: ONNX Runtime keeps a node output that nothing reads alive to the end of the
+  run (top-k's values when only the indices are wanted, or the reverse): each such output gets a
+  reader right after its node, a zero-copy view of the read output that depends on it.
 * ``prune``: nodes whose outputs nothing reads.
 """
 
@@ -186,3 +189,63 @@ def prune(model: onnx.ModelProto) -> int:
         for node in dead:
             graph.node.remove(node)
         removed += len(dead)
+
+
+#: ops whose unread outputs ONNX Runtime keeps alive (multi-output ops of the step graphs)
+_MULTI_OUTPUT = {"TopK"}
+
+
+def consume_unread(model: onnx.ModelProto) -> int:
+    """Give every unread output of a ``TopK`` a reader: the read output is replaced by
+    ``Reshape(read, Shape(read) + 0 * int64(first element of unread))``, a view (no copy) that ONNX
+    Runtime runs right after the node, after which the unread output is freed. Measured
+    (ResNet18-NF, B=64, bit-packed SAP): 377 -> 254 MB ORT heap peak."""
+    graph, shapes = model.graph, _static_shapes(model)
+    read = {name for node in graph.node for name in node.input}
+    outputs = {o.name for o in graph.output}
+    rename, nodes = {}, []
+    for node in graph.node:
+        for slot, name in enumerate(node.input):
+            if name in rename:
+                node.input[slot] = rename[name]
+        nodes.append(node)
+        if node.op_type not in _MULTI_OUTPUT:
+            continue
+        unread = [o for o in node.output if o and o not in read and o not in outputs]
+        used = [o for o in node.output if o and o in read and o not in outputs]
+        if not unread or not used:
+            continue
+        target = used[0]
+        prefix = f"{node.name or target}/consume"
+
+        def const(name, values):
+            value = numpy_helper.from_array(np.array(values, dtype=np.int64), name)
+            nodes.append(helper.make_node("Constant", [], [name], name=name, value=value))
+            return name
+
+        zero = None
+        for i, name in enumerate(unread):
+            first = f"{prefix}/first{i}"
+            flat = const(f"{prefix}/flat{i}", [-1])
+            nodes.append(helper.make_node("Reshape", [name, flat], [first + "all"], name=first + "all"))  # a view, any rank
+            starts, ends = const(f"{prefix}/s{i}", [0]), const(f"{prefix}/e{i}", [1])
+            nodes.append(helper.make_node("Slice", [first + "all", starts, ends], [first], name=first))
+            nodes.append(helper.make_node("Cast", [first], [first + "flat"], name=first + "flat", to=TensorProto.INT64))
+            if zero is None:
+                zero = first + "flat"
+            else:
+                nodes.append(helper.make_node("Add", [zero, first + "flat"], [f"{prefix}/sum{i}"], name=f"{prefix}/sum{i}"))
+                zero = f"{prefix}/sum{i}"
+        nodes.append(helper.make_node("Mul", [zero, const(f"{prefix}/zero", [0])], [f"{prefix}/z"], name=f"{prefix}/z"))
+        if target in shapes:
+            shape = const(f"{prefix}/shape", list(shapes[target][0]))
+        else:
+            shape = f"{prefix}/shape"
+            nodes.append(helper.make_node("Shape", [target], [shape], name=shape))
+        nodes.append(helper.make_node("Add", [shape, f"{prefix}/z"], [f"{prefix}/shape2"], name=f"{prefix}/shape2"))
+        rename[target] = f"{target}/consumed"
+        nodes.append(helper.make_node("Reshape", [target, f"{prefix}/shape2"], [rename[target]], name=rename[target]))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(rename)
+
