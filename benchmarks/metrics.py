@@ -50,7 +50,8 @@ def round_drops(rows: Sequence[Row]) -> list[float]:
 def bytes_per_client(rows: Sequence[Row]) -> tuple[float, float]:
     """Mean (upload, download) bytes per client per round over the whole run."""
     replied = sum(_f(r["clients"]) for r in rows)
-    sampled = sum(_f(r["clients"]) + _f(r["failures"]) for r in rows)
+    # every sampled client was sent the state: replied, failed, or (runs since validation) rejected
+    sampled = sum(_f(r["clients"]) + _f(r["failures"]) + _f(r.get("rejected", 0)) for r in rows)
     up = sum(_f(r["bytes_up"]) for r in rows) / replied if replied else float("nan")
     down = sum(_f(r["bytes_down"]) for r in rows) / sampled if sampled else float("nan")
     return up, down

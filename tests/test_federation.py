@@ -44,8 +44,9 @@ def test_three_round_federation(flower_env):
     assert float(rows[-1]["accuracy"]) > 0.3  # chance is 0.1
     assert all(0 < int(r["bytes_up"]) < 0.25 * 4 * int(r["dense_bytes"]) for r in rows)
     assert "round   3/3" in log.getvalue()
-    assert list((flower_env / "runs" / "export-cache").glob("onnxruntime-*/step.onnx")), "default backend is ort"
-    assert all(float(r["export_seconds"]) < 0.05 * float(r["seconds"]) for r in rows[1:])  # cached after round 1
+    exports = list((flower_env / "runs" / "export-cache").glob("onnxruntime-*/step.onnx"))
+    assert len(exports) == 1, "default backend is ort, exported once and reused after round 1"
+    assert all(float(r["export_seconds"]) < 0.25 * float(rows[0]["export_seconds"]) for r in rows[1:])
     assert "federated validation accuracy" in log.getvalue()
     assert "over 4 clients" in log.getvalue()
 
@@ -73,7 +74,7 @@ def test_executorch_federation(flower_env):
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert [int(r["clients"]) for r in rows] == [2, 2]
     assert float(rows[-1]["accuracy"]) > 0.3
-    assert float(rows[0]["export_seconds"]) > 0 and float(rows[1]["export_seconds"]) < 0.05 * float(rows[1]["seconds"])
+    assert float(rows[1]["export_seconds"]) < 0.25 * float(rows[0]["export_seconds"])  # a cache hit vs an export
     manifests = list((flower_env / "runs" / "export-cache").glob("executorch-*/manifest.json"))
     assert len(manifests) == 1  # exported once, reused in round 2
 
