@@ -169,7 +169,7 @@ def _pack_bits(flat: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
     values = flat.gather(1, positions.gather(1, ordered))
     keep = filled(flat, [n, d]).scatter(1, positions, 1.0)
     pad = (-d) % 8
-    keep = F.pad(keep, (0, pad)).reshape(n, -1, 8)
+    keep = (F.pad(keep, (0, pad)) if pad else keep).reshape(n, -1, 8)  # a zero pad would still be a copy
     return values, (keep * _powers_of_two(flat)).sum(-1).to(torch.uint8)
 
 
@@ -185,7 +185,8 @@ def _bits_positions(values: Tensor, packed: Tensor, shape: list[int]) -> Tensor:
     weights = _powers_of_two(values).to(torch.uint8)
     keep = torch.bitwise_and(packed.unsqueeze(-1), weights).reshape(n, -1)[:, :d]  # (N, D) uint8, 0 = dropped
     descending = torch.arange(d, 0, -1, device=values.device).to(values.dtype)  # D, D-1, ..., 1
-    return ((keep != 0).to(values.dtype) * descending).topk(values.shape[1], dim=1).indices.to(torch.int32)
+    # keep.bool(): one byte per element (``keep != 0`` compares through a full-size int64 copy)
+    return (keep.bool().to(values.dtype) * descending).topk(values.shape[1], dim=1).indices.to(torch.int32)
 
 
 def weight_grad(x: Tensor, grad: Tensor, weight_shape: list[int], stride: int, padding: int, groups: int,
