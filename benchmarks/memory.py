@@ -221,7 +221,7 @@ def table(rows: list[dict]) -> str:
               "ratio (arena + heap)", "ET im2col arena"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        ref = next(r for r in rows if r["model"] == row["model"] and r["variant"] == BASELINE)
+        ref = next((r for r in rows if r["model"] == row["model"] and r["variant"] == BASELINE), {})
         et = ratio(row, ref, "et_arena", "et_heap") if "et_heap" in ref else ratio(row, ref, "et_arena")
         lines.append(
             f"| {row['model']} | {row['variant']} | {mb(row['analytic'])} | {mb(row['ort'])} "
@@ -249,18 +249,21 @@ def main() -> None:
         return measure_child(*args.child)
     torch.set_num_threads(1)
     chosen = {v: f for v, f in variants(args.keep).items() if not args.variants or v in args.variants}
+    import onnxruntime
+
+    header = (f"# Peak training memory per step\n\nCommand: `python benchmarks/{Path(__file__).name} "
+              f"{' '.join(sys.argv[1:])}`\n\nbatch {args.batch}, density {args.density}, SAP keep {args.keep}; "
+              f"onnxruntime {onnxruntime.__version__}; MB = 2^20 bytes; ratio = variant / {BASELINE}.\n\n")  # fmt: skip
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shim = build_shim(work)
-        rows = [run_row(m, v, f, args, shim, work) for m in args.models for v, f in chosen.items()]
-    import onnxruntime
-
-    text = (f"# Peak training memory per step\n\nCommand: `python benchmarks/{Path(__file__).name} "
-            f"{' '.join(sys.argv[1:])}`\n\nbatch {args.batch}, density {args.density}, SAP keep {args.keep}; "
-            f"onnxruntime {onnxruntime.__version__}; MB = 2^20 bytes; ratio = variant / {BASELINE}.\n\n"
-            f"{table(rows)}\n")  # fmt: skip
-    print(text)
-    Path(args.out).write_text(text)
+        for model in args.models:
+            for variant, flags in chosen.items():
+                rows.append(run_row(model, variant, flags, args, shim, work))
+                # after every row: an interrupted run keeps its rows (ResNet18 ExecuTorch rows take minutes)
+                Path(args.out).write_text(header + table(rows) + "\n")
+    print(header + table(rows))
 
 
 if __name__ == "__main__":
