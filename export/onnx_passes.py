@@ -227,15 +227,17 @@ def consume_unread(model: onnx.ModelProto) -> int:
         for i, name in enumerate(unread):
             first = f"{prefix}/first{i}"
             flat = const(f"{prefix}/flat{i}", [-1])
-            nodes.append(helper.make_node("Reshape", [name, flat], [first + "all"], name=first + "all"))  # a view, any rank
+            # a view, whatever the rank
+            nodes.append(helper.make_node("Reshape", [name, flat], [first + "all"], name=first + "all"))
             starts, ends = const(f"{prefix}/s{i}", [0]), const(f"{prefix}/e{i}", [1])
             nodes.append(helper.make_node("Slice", [first + "all", starts, ends], [first], name=first))
             nodes.append(helper.make_node("Cast", [first], [first + "flat"], name=first + "flat", to=TensorProto.INT64))
             if zero is None:
                 zero = first + "flat"
             else:
-                nodes.append(helper.make_node("Add", [zero, first + "flat"], [f"{prefix}/sum{i}"], name=f"{prefix}/sum{i}"))
-                zero = f"{prefix}/sum{i}"
+                total = f"{prefix}/sum{i}"
+                nodes.append(helper.make_node("Add", [zero, first + "flat"], [total], name=total))
+                zero = total
         nodes.append(helper.make_node("Mul", [zero, const(f"{prefix}/zero", [0])], [f"{prefix}/z"], name=f"{prefix}/z"))
         if target in shapes:
             shape = const(f"{prefix}/shape", list(shapes[target][0]))
