@@ -216,7 +216,7 @@ def table(rows: list[dict]) -> str:
             return "–"
         return f"{sum(row[f] for f in fields) / sum(ref[f] for f in fields):.2f}"
 
-    header = ["model", "variant", "analytic", "ORT heap peak", "ratio", "ORT RSS growth, glibc (1st step)",
+    header = ["model", "variant", "analytic MB", "ORT heap peak MB", "ratio", "ORT RSS growth, glibc (1st step)",
               "ratio", "ORT RSS growth, arena + patterns", "ratio", "ET arena", "ET heap outside plan",
               "ratio (arena + heap)", "ET im2col arena"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
