@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from server.aggregation import growth_scores, weighted_average
+from server.aggregation import RunningAggregate, growth_scores, weighted_average
 
 
 def test_weighted_average_hand_computed():
@@ -53,3 +53,27 @@ def test_growth_scores_sum_weighted_by_sample_count():
 def test_growth_scores_without_updates_are_zero():
     scores = growth_scores([], {"fc": 3})
     assert torch.equal(scores["fc"], torch.zeros(3, dtype=torch.float64))
+
+
+def test_running_aggregate_takes_an_outlier_back_out():
+    rng = np.random.default_rng(0)
+    honest = [({"v/fc": rng.standard_normal(5).astype(np.float32), "gi/fc": np.array([1, 4], np.int32),
+                "gv/fc": rng.random(2).astype(np.float32)}, int(n)) for n in (3, 5, 7)]  # fmt: skip
+    outlier = ({"v/fc": np.full(5, 1e6, np.float32), "gi/fc": np.array([0], np.int32),
+                "gv/fc": np.array([1e6], np.float32)}, 11)  # fmt: skip
+    aggregate = RunningAggregate({"fc": 6})
+    for arrays, count in honest[:1] + [outlier] + honest[1:]:
+        aggregate.add(arrays, count)
+    aggregate.remove(*outlier)
+    assert aggregate.clients == 3 and aggregate.total == 15
+    np.testing.assert_allclose(aggregate.average()["v/fc"], weighted_average(honest)["v/fc"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(aggregate.growth_scores()["fc"], growth_scores(honest, {"fc": 6})["fc"], atol=1e-9)
+
+
+def test_running_aggregate_refuses_what_does_not_line_up():
+    aggregate = RunningAggregate({})
+    aggregate.add({"v/fc": np.zeros(3, np.float32), "d/b": np.zeros(1, np.float32)}, 1)
+    with pytest.raises(ValueError, match=r"disagree on their keys: \['d/b'\]"):
+        aggregate.add({"v/fc": np.zeros(3, np.float32)}, 1)
+    with pytest.raises(ValueError, match="reports 0 training samples"):
+        aggregate.add({"v/fc": np.zeros(3, np.float32), "d/b": np.zeros(1, np.float32)}, 0)
