@@ -42,7 +42,8 @@ def test_output_dir_with_a_superlink_is_local_and_not_sent(monkeypatch, tmp_path
     (app, supernodes, overrides), options = calls[0]
     assert overrides == ["seed=3"] and options["output_dir"] == tmp_path / "mine"
     assert options["superlink"] == "h:1" and options["root_certificates"] is None
-    launch.main(["--app", str(ROOT), "--output-dir", str(tmp_path / "sim")])  # simulation: the run config's output-dir, as before
+    # simulation: the run config's output-dir, as before
+    launch.main(["--app", str(ROOT), "--output-dir", str(tmp_path / "sim")])
     assert calls[1][0][2] == [f"output-dir={(tmp_path / 'sim').resolve()}"]
 
 
