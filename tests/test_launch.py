@@ -38,7 +38,8 @@ def test_inconsistent_security_flags_are_refused(capsys, argv, message):
 def test_output_dir_with_a_superlink_is_local_and_not_sent(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(launch, "run", lambda *args, **kwargs: calls.append((args, kwargs)) or tmp_path)
-    assert launch.main(["--superlink", "h:1", "--insecure", "--output-dir", str(tmp_path / "mine"), "seed=3"]) == 0
+    argv = ["--app", str(ROOT), "--superlink", "h:1", "--insecure", "--output-dir", str(tmp_path / "mine"), "seed=3"]
+    assert launch.main(argv) == 0
     (app, supernodes, overrides), options = calls[0]
     assert overrides == ["seed=3"] and options["output_dir"] == tmp_path / "mine"
     assert options["superlink"] == "h:1" and options["root_certificates"] is None
