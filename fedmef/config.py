@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +61,7 @@ BACKEND_RUNTIMES = {"ort": "onnxruntime", "executorch": "executorch"}
 MODELS = ("cnn", "resnet18", "mobilenetv2")
 #: seeds stay below 2^63 (the batch order's SplitMix64) after the schedule's per-round offsets
 MAX_SEED = 2**40
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,10 @@ class RunConfig:
     sap_fuse_relu: bool = True
     backend: str = "ort"
     output_dir: str = "runs"
+    run_name: str = ""  # the run directory under output-dir; "" = <timestamp>-<method>
+    resume: bool = False  # continue run-name from its last checkpointed round (server/checkpoint.py)
     round_timeout: float = 600.0
+    min_replies: int = 1  # fewer valid replies in a round: the previous model is kept
     reject_norm_mads: float = 20.0  # server/validation.py: 0 switches the update-norm check off
     max_num_examples: int = 1_000_000
 
@@ -147,6 +152,10 @@ class RunConfig:
             (self.bae_lambda_max >= 0, "bae-lambda-max", "non-negative"),
             (0.0 < self.bae_ramp <= 1.0, "bae-ramp", "in (0, 1]"),
             (self.round_timeout > 0, "round-timeout", "positive seconds"),
+            (1 <= self.min_replies <= self.clients_per_round, "min-replies", "in 1..clients-per-round"),
+            (self.run_name not in (".", "..") and RUN_NAME.fullmatch(self.run_name), "run-name",
+             "a directory name of letters, digits, '.', '_' and '-' (or empty)"),  # fmt: skip
+            (bool(self.run_name) or not self.resume, "run-name", "set when resume = true (the run to continue)"),
             (self.model_width >= 0, "model-width", "non-negative (0 = default)"),
             (0 <= self.seed < MAX_SEED, "seed", f"in [0, {MAX_SEED})"),
             (self.reject_norm_mads >= 0, "reject-norm-mads", "non-negative (0 = no norm check)"),

@@ -1,14 +1,20 @@
-"""The run directory ``<output-dir>/<timestamp>-<method>/``: what a run leaves behind.
+"""The run directory ``<output-dir>/<run-name>/`` (default name ``<timestamp>-<method>``): what a run leaves behind.
 
 ``config.json`` (resolved run config), ``metrics.csv`` (one row per round, appended as the run
-goes, so an interrupted run keeps its history), ``model.pt`` (final weights and masks),
-``accuracy.png`` / ``density.png`` and a short ``report.md``.
+goes, so an interrupted run keeps its history), ``checkpoint.pt`` (``checkpoint.py``, after every
+round), ``model.pt`` (final weights and masks), ``accuracy.png`` / ``density.png`` and a short
+``report.md`` (written last: its presence means the run finished).
+
+An existing directory is only reopened with ``resume = true``, and only for the run config it was
+started with (``RESUMABLE`` keys may change); ``restore`` then rewrites ``metrics.csv`` from the
+checkpoint's rows, dropping a row logged after the last checkpoint.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -19,29 +25,47 @@ from fedmef.config import RunConfig
 
 FIELDS = [
     "round", "accuracy", "loss", "pre_adjust_accuracy", "pre_adjust_loss", "train_loss", "adjusted", "extruding",
-    "clients", "failures", "rejected", "max_norm_mads", "bytes_down", "bytes_up", "dense_bytes", "seconds",
-    "export_seconds",
+    "clients", "failures", "rejected", "model_kept", "max_norm_mads", "bytes_down", "bytes_up", "dense_bytes",
+    "seconds", "export_seconds",
 ]  # fmt: skip
+
+
+#: run-config keys a resumed run may change; any other difference to config.json is an error
+RESUMABLE = {"resume", "round-timeout", "min-replies", "output-dir", "code-location"}
 
 
 class RunDirectory:
     def __init__(self, config: RunConfig, layer_names: list[str]):
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = Path(config.output_dir).expanduser().resolve()
-        path = base / f"{stamp}-{config.method}"
-        suffix = 1
-        while path.exists():
-            path, suffix = base / f"{stamp}-{config.method}-{suffix}", suffix + 1
-        path.mkdir(parents=True)
-        self.path = path
         self.config = config
         self.density_fields = [f"density/{name}" for name in layer_names]
+        self.rows: list[dict] = []
         # where the code ran from: Flower's unpacked app, a checkout or an install (tests check it)
         resolved = config.as_dict() | {"code-location": str(Path(__file__).resolve().parent.parent)}
-        (path / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
-        with open(path / "metrics.csv", "w", newline="") as handle:
-            csv.writer(handle).writerow(FIELDS + self.density_fields)
-        self.rows: list[dict] = []
+        self.path = run_path(config)
+        self.resumed = self.path.exists()
+        if self.resumed:
+            if not config.resume:
+                raise FileExistsError(f"run directory {self.path} exists: set resume=true to continue that run "
+                                      "or choose another run-name")  # fmt: skip
+            check_resumable(self.path / "config.json", resolved)
+            return
+        self.path.mkdir(parents=True)
+        (self.path / "config.json").write_text(json.dumps(resolved, indent=2) + "\n")
+        self.restore([])
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / "report.md").is_file()
+
+    def restore(self, rows: list[dict]) -> None:
+        """Start over from ``rows`` (a checkpoint's): ``metrics.csv`` holds exactly them."""
+        self.rows = list(rows)
+        temporary = self.path / ".metrics.csv.tmp"
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, FIELDS + self.density_fields)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(temporary, self.path / "metrics.csv")
 
     def log(self, row: dict) -> None:
         self.rows.append(row)
@@ -96,7 +120,9 @@ class RunDirectory:
             f"- upload per client per round {up / 1024:.1f} KiB vs {dense / 1024:.1f} KiB dense float32 "
             f"({up / dense:.3f}x)",
             f"- prune/grow rounds: {[r['round'] for r in self.rows if r['adjusted']] or 'none'}",
-            f"- client failures: {sum(r['failures'] for r in self.rows)}",
+            f"- client failures (error or no reply): {sum(r['failures'] for r in self.rows)}",
+            f"- rounds that kept the previous model (fewer than min-replies = {self.config.min_replies} valid "
+            f"updates): {[r['round'] for r in self.rows if r['model_kept']] or 'none'}",
             f"- rejected updates (server/validation.py): {self._rejected_line()}",
             f"- federated validation accuracy of the final model: {self._client_line(client_evaluation)}",
             "",
@@ -118,3 +144,30 @@ class RunDirectory:
             return "no client answered"
         clients, samples = evaluation["clients"], evaluation["examples"]
         return f"{100 * evaluation['accuracy']:.2f} % ({clients} clients, {samples} samples)"
+
+
+def run_path(config: RunConfig) -> Path:
+    base = Path(config.output_dir).expanduser().resolve()
+    if config.run_name:
+        return base / config.run_name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, suffix = base / f"{stamp}-{config.method}", 1
+    while path.exists():
+        path, suffix = base / f"{stamp}-{config.method}-{suffix}", suffix + 1
+    return path
+
+
+def check_resumable(saved_config: Path, resolved: dict) -> None:
+    """Fail unless the run config equals the one the run started with, but for ``RESUMABLE`` keys."""
+    if not saved_config.is_file():
+        raise FileExistsError(f"{saved_config.parent} is not a run directory (no config.json): choose another "
+                              "run-name")  # fmt: skip
+    started = json.loads(saved_config.read_text())
+    changed = sorted(key for key in started.keys() | resolved.keys()
+                     if key not in RESUMABLE and started.get(key) != resolved.get(key))  # fmt: skip
+    if changed:
+        details = ", ".join(f"{key}: {started.get(key)!r} -> {resolved.get(key)!r}" for key in changed)
+        raise ValueError(
+            f"cannot resume {saved_config.parent}: the run config differs from the one it was started "
+            f"with ({details}); only {sorted(RESUMABLE - {'code-location'})} may change"
+        )

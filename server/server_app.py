@@ -4,9 +4,11 @@ The server owns the global sparse model and the schedule (``schedule.py``). Each
 the sparse state, the plan (the schedule's scalars, the marked set on extrusion rounds, growth
 counts on adjustment rounds) and, for exported backends, the manifest and the files a node lacks;
 after aggregating the clients' sparse updates it prunes/grows on adjustment rounds (ranking by
-effective weight), evaluates on the central test set and appends a row to the run directory. For
-FedDST the clients prune/regrow and the server votes and re-prunes (``fedmef/feddst.py``).
-Records and keys: ``docs/protocol.md``.
+effective weight), evaluates on the central test set, appends a row to the run directory and
+checkpoints (``checkpoint.py``; ``resume = true`` continues from there). For FedDST the clients
+prune/regrow and the server votes and re-prunes (``fedmef/feddst.py``). A round with fewer than
+``min-replies`` valid updates keeps the previous model; every sampled node without an update is
+logged with the reason. Records and keys: ``docs/protocol.md``; operations: ``docs/deployment.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
 
 from fedmef import feddst, wire
@@ -27,7 +30,7 @@ from fedmef.sparsity import layer_densities
 from fedmef.task import initial_model, tensors, test_set
 from fedmef.training import evaluate
 
-from . import schedule
+from . import checkpoint, schedule
 from .aggregation import growth_scores, weighted_average
 from .artifacts import RoundExporter
 from .rundir import RunDirectory
@@ -35,12 +38,23 @@ from .schedule import RoundPhase, local_plan, round_phase
 from .validation import ExpectedUpdate, RejectedUpdate, check_update, norm_scores, read_reply
 
 app = ServerApp()
+ERROR_NAMES = {code: name for name, code in vars(ErrorCode).items() if isinstance(code, int)}
 
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     config = RunConfig.from_run_config(context.run_config)
     Federation(grid, config).run()
+
+
+def reply_nodes(replies: list[Message], sent: list[Message]) -> list[int]:
+    """The node each reply answers for: its sender, or for the SuperLink's own error replies (node
+    unavailable) the destination of the instruction it replies to (the grid set the ids on push)."""
+    nodes = {message.metadata.dst_node_id for message in sent}
+    destination = {message.metadata.message_id: message.metadata.dst_node_id for message in sent}
+    sources = [reply.metadata.src_node_id for reply in replies]
+    return [source if source in nodes else destination.get(reply.metadata.reply_to_message_id, source)
+            for source, reply in zip(sources, replies, strict=True)]  # fmt: skip
 
 
 def to_record(arrays: p.Arrays) -> ArrayRecord:
@@ -71,8 +85,9 @@ class Shipment:
 class Replies:
     updates: list[tuple[p.Arrays, int]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
-    failures: int = 0
+    failures: int = 0  # sampled nodes without a reply or with an error reply
     rejected: int = 0
+    model_kept: bool = False  # fewer than min-replies valid updates: no aggregation
     max_norm_mads: float = float("nan")  # the largest norm score among valid replies (calibrates k)
 
 
@@ -87,11 +102,28 @@ class Federation:
         self.dense_bytes = 4 * sum(param.numel() for param in self.model.parameters())
         cache = Path(config.output_dir).expanduser().resolve() / "export-cache"
         self.exporter = RoundExporter(config, cache) if config.backend != "torch" else None
+        self.next_round = 1
+        if self.rundir.resumed and not self.rundir.finished:
+            self.resume()
+
+    def resume(self) -> None:
+        """Go on after the last checkpointed round; a row logged after it is dropped and redone."""
+        saved = checkpoint.load(self.rundir.path)
+        if saved:
+            saved.restore(self.model)
+            self.next_round = saved.next_round
+        self.rundir.restore(saved.rows if saved else [])
+        print(f"[fedmef] resuming {self.rundir.path.name} at round {self.next_round}; every node is sent the "
+              "artifact files again", flush=True)  # fmt: skip
 
     def run(self) -> None:
         print(f"[fedmef] {self.config.method} on {self.config.dataset}: run directory {self.rundir.path}", flush=True)
-        for round_num in range(1, self.config.num_rounds + 1):
+        if self.rundir.finished:
+            print(f"[fedmef] run {self.rundir.path.name} already finished (report.md): nothing to do", flush=True)
+            return
+        for round_num in range(self.next_round, self.config.num_rounds + 1):
             self.round(round_phase(self.config, round_num))
+            checkpoint.save(self.rundir.path, checkpoint.Checkpoint.of(round_num + 1, self.model, self.rundir.rows))
         self.rundir.finish(self.model, self.evaluate_on_clients())
         final = self.rundir.rows[-1]
         print(f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}",
@@ -102,12 +134,16 @@ class Federation:
         nodes = self.sample(phase.round)
         plan, marked = wire.encode_plan(local_plan(self.config, phase, self.model), phase.round)
         shipment = self.ship(nodes, wire.encode_state(self.model) | marked, plan)
-        replies = self.collect(phase.round, self.grid.send_and_receive(
-            [shipment.message(node, p.TRAIN, str(phase.round)) for node in nodes], timeout=self.config.round_timeout),
-            shipment)  # fmt: skip
-        replies.failures = len(nodes) - len(replies.updates) - replies.rejected  # errors and no reply at all
+        messages = [shipment.message(node, p.TRAIN, str(phase.round)) for node in nodes]
+        answers = list(self.grid.send_and_receive(messages, timeout=self.config.round_timeout))
+        replies = self.collect(phase.round, answers, shipment, messages)
         if replies.rejected and not replies.updates:
             print(f"[fedmef] round {phase.round}: every reply rejected, keeping the previous model", flush=True)
+            replies.model_kept = True
+        elif len(replies.updates) < self.config.min_replies:
+            print(f"[fedmef] round {phase.round}: {len(replies.updates)} valid update(s), fewer than min-replies "
+                  f"{self.config.min_replies}: keeping the previous model", flush=True)  # fmt: skip
+            replies.updates, replies.losses, replies.model_kept = [], [], True
         pre_adjust = (float("nan"), float("nan"))
         if replies.updates and phase.adjust and self.config.flags.local_dst:  # the clients cut: no uncut model
             self.vote(replies.updates)
@@ -119,10 +155,23 @@ class Federation:
         self.log(phase, nodes, shipment, replies, pre_adjust, time.perf_counter() - start)
 
     def sample(self, round_num: int) -> list[int]:
-        nodes = sorted(self.grid.get_node_ids())
+        nodes = sorted(self.connected_nodes())
         count = min(self.config.clients_per_round, len(nodes))
         rng = np.random.default_rng(self.config.seed * 7919 + round_num)
         return [nodes[i] for i in rng.choice(len(nodes), size=count, replace=False)]  # ids exceed int64
+
+    def connected_nodes(self) -> list[int]:
+        """The connected nodes, once at least min-replies are (after a restart nodes reconnect within
+        about a heartbeat interval), or whatever is connected when round-timeout has passed."""
+        deadline = time.monotonic() + self.config.round_timeout
+        nodes = list(self.grid.get_node_ids())
+        if len(nodes) < self.config.min_replies:
+            print(f"[fedmef] {len(nodes)} node(s) connected, waiting for min-replies {self.config.min_replies}",
+                  flush=True)  # fmt: skip
+        while len(nodes) < self.config.min_replies and time.monotonic() < deadline:
+            time.sleep(1.0)
+            nodes = list(self.grid.get_node_ids())
+        return nodes
 
     def ship(self, nodes: list[int], state: p.Arrays, plan: dict) -> Shipment:
         """The round's export (cached across rounds) in the plan, and each node's missing files."""
@@ -132,17 +181,20 @@ class Federation:
         files = {node: self.exporter.payload(node, manifest, directory) for node in nodes}
         return Shipment(state, plan | {p.MANIFEST: manifest.to_json()}, files, manifest, seconds)
 
-    def collect(self, round_num: int, replies, shipment: Shipment) -> Replies:
+    def collect(self, round_num: int, replies: list[Message], shipment: Shipment, sent: list[Message]) -> Replies:
         """The round's updates that pass ``validation``: each reply checked against the instruction,
-        then the norms of the valid ones against the round's median + k·MAD."""
+        then the norms of the valid ones against the round's median + k·MAD. Every node ``sent`` an
+        instruction without a valid reply is logged with the reason."""
         expected = ExpectedUpdate.of(shipment.state, shipment.plan, self.numels)
         out, valid = Replies(), []
-        for reply in replies:
-            node = reply.metadata.src_node_id
+        senders = reply_nodes(replies, sent)
+        for node in (message.metadata.dst_node_id for message in sent):
+            if node not in senders:
+                self.missing(out, round_num, node, f"no reply within round-timeout {self.config.round_timeout:g} s")
+        for node, reply in zip(senders, replies, strict=True):
             if reply.has_error():
-                if self.exporter:
-                    self.exporter.forget(node)
-                print(f"[fedmef] round {round_num}: client error {reply.error.code}: {reply.error.reason}", flush=True)
+                code = reply.error.code
+                self.missing(out, round_num, node, f"{ERROR_NAMES.get(code, 'error')} ({code}): {reply.error.reason}")
                 continue
             if self.exporter:
                 self.exporter.delivered(node, shipment.manifest)
@@ -162,6 +214,12 @@ class Federation:
                 out.updates.append((arrays, int(metrics[p.NUM_EXAMPLES])))
                 out.losses.append(float(metrics[p.TRAIN_LOSS]))
         return out
+
+    def missing(self, replies: Replies, round_num: int, node: int, reason: str) -> None:
+        replies.failures += 1
+        if self.exporter:
+            self.exporter.forget(node)  # it may have lost the files: send them all next time
+        print(f"[fedmef] round {round_num}: no update from node {node}: {reason}", flush=True)
 
     @staticmethod
     def reject(replies: Replies, round_num: int, node: int, reason: str) -> None:
@@ -189,6 +247,7 @@ class Federation:
             "train_loss": float(np.mean(replies.losses)) if replies.losses else float("nan"),
             "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
             "clients": len(updates), "failures": replies.failures, "rejected": replies.rejected,
+            "model_kept": int(replies.model_kept),
             "max_norm_mads": replies.max_norm_mads,
             "bytes_down": sum(shipment.bytes_to(node) for node in nodes),
             "bytes_up": sum(p.payload_bytes(arrays) for arrays, _ in updates),
