@@ -10,8 +10,9 @@ simulation (``num-supernodes`` clients), streams its progress, then
 ``--superlink HOST:PORT --root-certificates ca.pem`` (``--insecure`` instead: loopback or a trusted
 network only) runs on a deployed SuperLink. The server keeps its run directory on its own disk;
 success is the results block (``server/results.py``) arriving through the log, verified and
-unpacked into the local ``--output-dir`` (default ``./runs``). ``--register-supernode KEY.pub``
-registers a SuperNode's public key with a SuperLink that runs ``--enable-supernode-auth``.
+unpacked into the local ``--output-dir`` (default ``./runs``); ``--fetch RUN-ID`` fetches them again
+from the run's log. ``--register-supernode KEY.pub`` registers a SuperNode's public key with a
+SuperLink that runs ``--enable-supernode-auth``.
 
 ``key=value`` pairs and ``conf/*.toml`` overlays override ``[tool.flwr.app.config]``; bare words
 are quoted as TOML strings (``method=feddst`` works). Flower's state lives in ``$FLWR_HOME`` (default ``./.flwr``).
@@ -34,6 +35,7 @@ CONNECTION = "fedmef-deployment"  # the launcher's entry in $FLWR_HOME/config.to
 REGISTERED = re.compile(r"SuperNode (\d+) registered")
 RUN_DIRECTORY = re.compile(r"\[fedmef\] .*run directory (\S+)")
 FINAL = re.compile(r"\[fedmef\] final test accuracy ([0-9.]+) %")
+STARTED = re.compile(r"Successfully started run (\d+)")
 
 
 def toml_pair(pair: str) -> str:
@@ -146,7 +148,7 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
         command += ["--stream", "--federation-config", f"num-supernodes={supernodes}"]
     if pairs:
         command += ["--run-config", " ".join(pairs)]
-    run_dir, finished, collector = None, False, results.Collector()
+    run_dir, run_id, finished, collector = None, None, False, results.Collector()
     # cwd = FLWR_HOME: the daemon keeps this cwd and Ray puts it on workers' sys.path; the app
     # must be imported from Flower's unpacked copy, not from whatever directory we were called in.
     with subprocess.Popen(
@@ -160,6 +162,8 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
                 stream.flush()
                 if match := RUN_DIRECTORY.search(line):
                     run_dir = Path(match.group(1))
+                if match := STARTED.search(line):
+                    run_id = int(match.group(1))
                 finished = finished or bool(FINAL.search(line))
         finally:
             proc.wait()
@@ -168,7 +172,11 @@ def run(app: Path, supernodes: int, overrides: list[str], stream=sys.stdout, sup
     if proc.returncode != 0:
         raise RuntimeError(f"flwr run exited with code {proc.returncode}")
     if superlink:
-        return fetched_results(collector, finished, output_dir or Path("runs"), stream)
+        destination = output_dir or Path("runs")
+        if finished and run_id is not None and not collector.intact:  # Flower keeps the log: read it again
+            stream.write(f"[fedmef] the results block did not come through the stream: reading run {run_id}'s log\n")
+            return fetch(run_id, destination, stream)
+        return fetched_results(collector, finished, destination, stream)
     if run_dir is None or not (run_dir / "report.md").is_file():
         raise RuntimeError(f"the federation did not finish (run directory: {run_dir}); see the log above")
     return run_dir
@@ -190,6 +198,22 @@ def fetched_results(collector: results.Collector, finished: bool, destination: P
         stream.write(f"[fedmef] left on the server: {reason}\n")
     stream.flush()
     return run_dir
+
+
+def fetch(run_id: int, destination: Path, stream=sys.stdout) -> Path:
+    """The results of the run ``run_id`` on the SuperLink of the launcher's connection, read from
+    the run's log (``flwr log RUN-ID --show``, kept by the SuperLink), unpacked into ``destination``."""
+    home = flwr_home()
+    answer = subprocess.run([flwr_command(), "log", str(run_id), CONNECTION, "--show"], cwd=home,
+                            env=flower_env(home), capture_output=True, text=True, timeout=600)  # fmt: skip
+    if answer.returncode != 0:
+        raise RuntimeError(f"flwr log {run_id} failed: {(answer.stdout + answer.stderr).strip()[-2000:]}")
+    collector = results.Collector()
+    finished = False
+    for line in answer.stdout.splitlines():
+        collector.feed(line)
+        finished = finished or bool(FINAL.search(line))
+    return fetched_results(collector, finished, destination, stream)
 
 
 def flwr_command() -> str:
@@ -220,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="connect to --superlink without TLS (loopback or a trusted network only)")  # fmt: skip
     parser.add_argument("--register-supernode", type=Path, action="append", metavar="KEY.pub",
                         help="register a SuperNode's public key with --superlink and exit (repeat)")  # fmt: skip
+    parser.add_argument("--fetch", type=int, metavar="RUN-ID",
+                        help="only fetch the results of a finished run from --superlink into --output-dir")  # fmt: skip
     parser.add_argument("--output-dir", type=Path,
                         help="simulation: where run directories go (default: run config); with --superlink: "
                              "where the fetched results go (default ./runs; the server keeps its own)")  # fmt: skip
@@ -230,10 +256,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.superlink:
         check_security(parser, args)
-    elif args.root_certificates or args.insecure or args.register_supernode:
-        parser.error("--root-certificates, --insecure and --register-supernode need --superlink HOST:PORT")
+    elif args.root_certificates or args.insecure or args.register_supernode or args.fetch is not None:
+        parser.error("--root-certificates, --insecure, --register-supernode and --fetch need --superlink HOST:PORT")
     if args.register_supernode:
         return register(args.superlink, args.root_certificates, args.register_supernode)
+    if args.fetch is not None:
+        add_connection(flwr_home(), CONNECTION, args.superlink, args.root_certificates)
+        try:
+            run_dir = fetch(args.fetch, args.output_dir or Path("runs"))
+        except RuntimeError as error:
+            print(f"[fedmef] FAILED: {error}", file=sys.stderr)
+            return 1
+        print(f"[fedmef] report: {run_dir / 'report.md'}")
+        return 0
     if not (args.app / "pyproject.toml").is_file():
         parser.error(f"{args.app} has no pyproject.toml: pass --app <checkout>")
     if args.supernodes < 1:

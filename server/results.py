@@ -139,8 +139,12 @@ class Collector:
         return True
 
     @property
-    def complete(self) -> bool:
-        return self._complete is not None
+    def intact(self) -> bool:
+        try:
+            self.results()
+        except ResultsError:
+            return False
+        return True
 
     def results(self) -> Results:
         """The verified block, or ResultsError saying what is wrong with it."""

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +149,13 @@ def test_three_round_federation_results_reach_the_launcher(deployment, monkeypat
     assert float(rows[-1]["accuracy"]) > 0.3
     location = Path(json.loads((run_dir / "config.json").read_text())["code-location"])
     assert not location.is_relative_to(ROOT), "the ServerApp ran from the checkout, not from the FAB"
+    # the SuperLink keeps the run's log: the same results can be fetched again later
+    run_id = re.search(r"Successfully started run (\d+)", log.getvalue()).group(1)
+    again = deployment.directory / "fetched-again"
+    assert launch.main(["--superlink", deployment.address, "--root-certificates", str(deployment.ca),
+                        "--fetch", run_id, "--output-dir", str(again)]) == 0  # fmt: skip
+    for path in run_dir.iterdir():
+        assert (again / run_dir.name / path.name).read_bytes() == path.read_bytes(), path.name
 
 
 def test_unregistered_supernode_is_refused_until_registered(deployment, monkeypatch, capsys):

@@ -30,6 +30,7 @@ def test_a_superlink_without_tls_needs_an_explicit_insecure(capsys):
     (["--superlink", "h:1", "--root-certificates", "missing-ca.pem"], "no such file"),
     (["--register-supernode", "k.pub"], "need --superlink"),
     (["--insecure"], "need --superlink"),
+    (["--fetch", "12"], "need --superlink"),
 ])  # fmt: skip
 def test_inconsistent_security_flags_are_refused(capsys, argv, message):
     assert message in refused(capsys, *argv)
