@@ -37,10 +37,15 @@ LEFT_OUT = re.compile(r"\[fedmef\] results left out (.*\S)\s*$")
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+def plain_visible_file(path: Path, run_dir: Path) -> bool:
+    hidden = any(part.startswith(".") for part in path.relative_to(run_dir).parts)
+    return path.is_file() and not path.is_symlink() and not hidden
+
+
 def select(run_dir: Path) -> tuple[list[Path], list[str]]:
     """The run directory's regular files that travel (smallest first, within the limits) and a
-    reason for each one that does not."""
-    files = sorted((path for path in run_dir.rglob("*") if path.is_file() and not path.is_symlink()),
+    reason for each one that does not. Links and hidden files (temporaries) never travel."""
+    files = sorted((path for path in run_dir.rglob("*") if plain_visible_file(path, run_dir)),
                    key=lambda path: (path.stat().st_size, str(path)))  # fmt: skip
     chosen, left_out, total = [], [], 0
     for path in files:

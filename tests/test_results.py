@@ -68,13 +68,14 @@ def test_large_files_stay_on_the_server_and_are_named(tmp_path, monkeypatch):
         "metrics.csv", "report.md"]
 
 
-def test_symlinks_in_the_run_directory_do_not_travel(tmp_path):
+def test_symlinks_and_hidden_files_do_not_travel(tmp_path):
     run_dir = run_directory(tmp_path)
+    (run_dir / ".checkpoint.pt.tmp").write_bytes(b"half written")
     secret = tmp_path / "secret.txt"
     secret.write_text("server-only")
     (run_dir / "link.txt").symlink_to(secret)
     local = collect(published(run_dir)).results().unpack(tmp_path / "user")
-    assert not (local / "link.txt").exists()
+    assert not (local / "link.txt").exists() and not (local / ".checkpoint.pt.tmp").exists()
 
 
 def test_unpacking_twice_does_not_overwrite(tmp_path):
