@@ -102,6 +102,7 @@ class RunConfig:
     min_replies: int = 1  # fewer valid replies in a round: the previous model is kept
     reject_norm_mads: float = 20.0  # server/validation.py: 0 switches the update-norm check off
     max_num_examples: int = 1_000_000
+    fault_fraction: float = 0.0  # server/faults.py: share of each round's clients whose replies are spoiled (tests)
 
     @classmethod
     def from_run_config(cls, run_config: dict[str, Any]) -> RunConfig:
@@ -160,6 +161,7 @@ class RunConfig:
             (0 <= self.seed < MAX_SEED, "seed", f"in [0, {MAX_SEED})"),
             (self.reject_norm_mads >= 0, "reject-norm-mads", "non-negative (0 = no norm check)"),
             (self.max_num_examples > 0, "max-num-examples", "a positive integer"),
+            (0.0 <= self.fault_fraction <= 1.0, "fault-fraction", "in [0, 1] (0 = no injected faults)"),
             (self.dataset != "cifar10" or bool(self.data_path), "data-path", "set for cifar10 (a local directory)"),
         ]
         for field in dataclasses.fields(self):  # NaN passes no check below, but inf passes some
