@@ -105,6 +105,9 @@ class Federation:
         self.next_round = 1
         if self.rundir.resumed and not self.rundir.finished:
             self.resume()
+        elif config.resume and not self.rundir.resumed:
+            print(f"[fedmef] resume=true, but there is no run directory {self.rundir.path} yet: starting the run",
+                  flush=True)  # fmt: skip
 
     def resume(self) -> None:
         """Go on after the last checkpointed round; a row logged after it is dropped and redone."""

@@ -163,9 +163,10 @@ def test_existing_run_directory_needs_resume_and_the_same_config(tmp_path):
     assert again.resumed and json.loads((again.path / "config.json").read_text())["round-timeout"] == 600.0
 
 
-def test_resume_of_a_new_name_starts_the_run(tmp_path):
-    rundir = RunDirectory(make_config(tmp_path, resume=True), ["fc"])
-    assert not rundir.resumed and rows_of(rundir.path) == []
+def test_resume_of_a_new_name_starts_the_run_and_says_so(tmp_path, capsys):
+    fed = Federation(ScriptedGrid(), make_config(tmp_path, resume=True))
+    assert not fed.rundir.resumed and fed.next_round == 1 and rows_of(fed.rundir.path) == []
+    assert f"resume=true, but there is no run directory {tmp_path / 'run'} yet" in capsys.readouterr().out
 
 
 def test_missing_nodes_are_logged_by_id_and_the_round_goes_on(tmp_path, capsys):
