@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,34 @@ def test_no_final_line_or_no_results_is_a_failure(tmp_path):
     with pytest.raises(RuntimeError, match="results did not arrive: no complete results block"):
         launch.fetched_results(results.Collector(), True, tmp_path / "local", io.StringIO())
     assert not (tmp_path / "local").exists()
+
+
+def fake_flwr(tmp_path: Path, run_output: str, log_output: str) -> Path:
+    """A stand-in for the ``flwr`` command: ``flwr run`` prints ``run_output``, ``flwr log`` ``log_output``."""
+    (tmp_path / "run.txt").write_text(run_output)
+    (tmp_path / "log.txt").write_text(log_output)
+    script = tmp_path / "flwr"
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom pathlib import Path\n"
+                      f"print(Path({str(tmp_path)!r}, sys.argv[1] + '.txt').read_text(), end='')\n")  # fmt: skip
+    script.chmod(0o755)
+    return script
+
+
+def test_a_block_lost_in_the_stream_is_read_from_the_runs_log(tmp_path, monkeypatch):
+    block = io.StringIO()
+    run_dir = tmp_path / "server" / "20260101-000000-fedmef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "report.md").write_text("# done\n")
+    results.publish(run_dir, block)
+    final = "[fedmef] final test accuracy 90.00 % | run directory /srv/runs/20260101-000000-fedmef\n"
+    torn = "Successfully started run 4242\n" + final + block.getvalue()[:300] + "\n"  # the stream broke off
+    script = fake_flwr(tmp_path, torn, final + block.getvalue())
+    monkeypatch.setattr(launch, "flwr_command", lambda: str(script))
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "cli"))
+    shown = io.StringIO()
+    local = launch.run(ROOT, 0, ["num-rounds=1"], stream=shown, superlink="h:1", output_dir=tmp_path / "local")
+    assert "reading run 4242's log" in shown.getvalue()
+    assert (local / "report.md").read_text() == "# done\n"
+    script.with_name("log.txt").write_text(final)  # the log lost it too: a clear failure
+    with pytest.raises(RuntimeError, match="results did not arrive: no complete results block"):
+        launch.run(ROOT, 0, ["num-rounds=1"], stream=shown, superlink="h:1", output_dir=tmp_path / "local")
