@@ -35,13 +35,20 @@ class Checkpoint:
 
     @classmethod
     def of(cls, next_round: int, model: nn.Module, rows: list[dict]) -> Checkpoint:
-        state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        state = {name: compact(name, tensor.detach()) for name, tensor in model.state_dict().items()}
         return cls(next_round, state, [plain_row(row) for row in rows], rng_state())
 
     def restore(self, model: nn.Module) -> None:
         """Load the weights and masks into ``model`` and put the RNGs back where they were."""
         model.load_state_dict(self.model_state)
         set_rng_state(self.rng)
+
+
+def compact(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """A 0/1 mask buffer as bool (a quarter of float32's size; ``load_state_dict`` casts it back)."""
+    if name.endswith(".mask") and torch.equal(tensor, tensor.bool().to(tensor.dtype)):
+        return tensor.bool()
+    return tensor.clone()
 
 
 def save(directory: Path, checkpoint: Checkpoint) -> Path:

@@ -107,7 +107,7 @@ def test_checkpoint_round_trip_restores_model_rows_and_rngs(tmp_path):
     assert loaded.next_round == 2 and loaded.rows == [{"round": 1, "accuracy": 0.25, "clients": 3}]
     assert type(loaded.rows[0]["accuracy"]) is float
     for key, tensor in model.state_dict().items():  # weights and mask buffers
-        assert torch.equal(other.state_dict()[key], tensor), key
+        assert torch.equal(other.state_dict()[key], tensor) and other.state_dict()[key].dtype == tensor.dtype, key
     assert any(key.endswith(".mask") for key in other.state_dict())
     assert torch.equal(torch.rand(3), expected[0]) and np.array_equal(np.random.rand(3), expected[1])
     assert random.random() == expected[2]
