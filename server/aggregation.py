@@ -4,19 +4,28 @@ All clients of a round share the server's masks, so the packed value arrays line
 weighted average is taken value by value: the aggregate stays exactly as sparse as the mask.
 
 ``RunningAggregate`` takes the updates one at a time as replies arrive and keeps only running
-sums (float64): per ``v/``/``d/`` key the sample-weighted sum of values, per layer the
-sample-weighted sum of reported |gradient| at each position, and the total sample count. Memory
+sums: per ``v/``/``d/`` key the sample-weighted sum of values (float64), per layer the
+sample-weighted sum of reported |gradient| at each position (float32: it is layer-sized, and only
+ranks candidates), and the total sample count. Memory
 is therefore bounded by the model, not by the number of clients; an update found to be an
-outlier once the round's statistics are known is taken out again with ``remove``.
+outlier once the round's statistics are known is taken out again with ``remove``. ``take_in``
+is a round's intake: validate each reply, add it, then take back the updates whose norm is far
+above the round's (``validation.norm_scores``) by reading their replies again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
+from flwr.app import Message
 
 from fedmef import protocol as p
 from fedmef.protocol import Arrays
+
+from .validation import ExpectedUpdate, RejectedUpdate, check_update, norm_scores, read_reply
 
 
 class RunningAggregate:
@@ -42,8 +51,9 @@ class RunningAggregate:
             total += (sign * count) * value.astype(np.float64)
         for name, numel in self.numels.items():
             if p.GROWTH_INDICES + name in arrays:
-                scores = self.growth.setdefault(name, np.zeros(numel, np.float64))
-                magnitudes = arrays[p.GROWTH_MAGNITUDES + name].astype(np.float64)
+                # float32: a layer-sized sum per layer is the largest thing the server holds per round
+                scores = self.growth.setdefault(name, np.zeros(numel, np.float32))
+                magnitudes = arrays[p.GROWTH_MAGNITUDES + name].astype(np.float32)
                 np.add.at(scores, arrays[p.GROWTH_INDICES + name].astype(np.int64), (sign * count) * magnitudes)
         self.total += sign * count
         self.clients += sign
@@ -61,8 +71,8 @@ class RunningAggregate:
         """Per layer, the sample-weighted mean of the clients' reported |gradient| at each position
         (a client that reported none counts with zeros)."""
         total = self.total or 1
-        return {name: torch.from_numpy(self.growth[name] / total) if name in self.growth
-                else torch.zeros(numel, dtype=torch.float64) for name, numel in self.numels.items()}  # fmt: skip
+        return {name: torch.from_numpy(np.divide(self.growth[name], total, dtype=np.float32)) if name in self.growth
+                else torch.zeros(numel, dtype=torch.float32) for name, numel in self.numels.items()}  # fmt: skip
 
 
 def weighted_average(updates: list[tuple[Arrays, int]]) -> Arrays:
@@ -79,3 +89,49 @@ def growth_scores(updates: list[tuple[Arrays, int]], numels: dict[str, int]) -> 
     for arrays, count in updates:
         aggregate.add(arrays, count)
     return aggregate.growth_scores()
+
+
+@dataclass
+class Intake:
+    """What a round kept of its replies."""
+
+    aggregate: RunningAggregate
+    losses: list[float] = field(default_factory=list)
+    bytes_up: int = 0
+    max_norm_mads: float = float("nan")  # the largest norm score among structurally valid replies
+    updates: list[tuple[Arrays, int]] = field(default_factory=list)  # only with keep_updates (FedDST's vote)
+
+
+def take_in(replies: Sequence[tuple[int, Message]], round_num: int, expected: ExpectedUpdate, *,
+            max_num_examples: int, reject_norm_mads: float, reject: Callable[[int, str], None],
+            keep_updates: bool = False) -> Intake:
+    """Validate and aggregate ``(node, reply)`` pairs one at a time; ``reject(node, reason)`` is
+    called for each update left out. Only positions into ``replies`` are kept (an outlier's reply is
+    read again to take it out), so at most one decoded update is alive at any time (and, with
+    ``keep_updates``, the accepted ones: FedDST votes over the clients' own masks)."""
+    intake, accepted = Intake(RunningAggregate(expected.numels)), []
+    for index, (node, reply) in enumerate(replies):
+        try:
+            arrays, metrics = read_reply(reply, round_num)
+            norm = check_update(expected, arrays, metrics, max_num_examples)
+        except RejectedUpdate as reason:
+            reject(node, str(reason))
+            continue
+        count = int(metrics[p.NUM_EXAMPLES])
+        intake.aggregate.add(arrays, count)
+        accepted.append((index, norm, count, float(metrics[p.TRAIN_LOSS]), p.payload_bytes(arrays)))
+        del arrays, reply  # before the next reply is decoded
+    scores = norm_scores([norm for _, norm, *_ in accepted])
+    intake.max_norm_mads = max(scores, default=float("nan"))
+    for (index, norm, count, loss, size), score in zip(accepted, scores, strict=True):
+        node, reply = replies[index]
+        if reject_norm_mads and score > reject_norm_mads:
+            intake.aggregate.remove(read_reply(reply, round_num)[0], count)
+            reject(node, f"update norm {norm:.4g} is {score:.1f} MADs above the median "
+                         f"(reject-norm-mads {reject_norm_mads})")  # fmt: skip
+            continue
+        intake.losses.append(loss)
+        intake.bytes_up += size
+        if keep_updates:
+            intake.updates.append((read_reply(reply, round_num)[0], count))
+    return intake

@@ -13,6 +13,7 @@ logged with the reason. Records and keys: ``docs/protocol.md``; operations: ``do
 
 from __future__ import annotations
 
+import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,20 +31,25 @@ from fedmef.sparsity import layer_densities
 from fedmef.task import initial_model, tensors, test_set
 from fedmef.training import evaluate
 
-from . import checkpoint, schedule
-from .aggregation import growth_scores, weighted_average
+from . import checkpoint, results, schedule
+from .aggregation import Intake, RunningAggregate, take_in
 from .artifacts import RoundExporter
+from .faults import FaultyGrid
 from .rundir import RunDirectory
 from .schedule import RoundPhase, local_plan, round_phase
-from .validation import ExpectedUpdate, RejectedUpdate, check_update, norm_scores, read_reply
+from .validation import ExpectedUpdate
 
 app = ServerApp()
-ERROR_NAMES = {code: name for name, code in vars(ErrorCode).items() if isinstance(code, int)}
+# Flower's error codes by name; code 1 is also the protocol's own client error (docs/protocol.md §1)
+ERROR_NAMES = {code: name for name, code in vars(ErrorCode).items() if isinstance(code, int)} | {
+    p.CLIENT_ERROR: "client error"}
 
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     config = RunConfig.from_run_config(context.run_config)
+    if config.fault_fraction:  # a reliability run: spoil that share of each round's replies
+        grid = FaultyGrid(grid, config.fault_fraction, config.seed)
     Federation(grid, config).run()
 
 
@@ -83,12 +89,15 @@ class Shipment:
 
 @dataclass
 class Replies:
-    updates: list[tuple[p.Arrays, int]] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
+    intake: Intake = field(default_factory=lambda: Intake(RunningAggregate({})))  # the accepted updates, summed
     failures: int = 0  # sampled nodes without a reply or with an error reply
     rejected: int = 0
     model_kept: bool = False  # fewer than min-replies valid updates: no aggregation
-    max_norm_mads: float = float("nan")  # the largest norm score among valid replies (calibrates k)
+
+    @property
+    def clients(self) -> int:
+        """Updates that went into the model."""
+        return 0 if self.model_kept else self.intake.aggregate.clients
 
 
 class Federation:
@@ -123,14 +132,16 @@ class Federation:
         print(f"[fedmef] {self.config.method} on {self.config.dataset}: run directory {self.rundir.path}", flush=True)
         if self.rundir.finished:
             print(f"[fedmef] run {self.rundir.path.name} already finished (report.md): nothing to do", flush=True)
-            return
-        for round_num in range(self.next_round, self.config.num_rounds + 1):
-            self.round(round_phase(self.config, round_num))
-            checkpoint.save(self.rundir.path, checkpoint.Checkpoint.of(round_num + 1, self.model, self.rundir.rows))
-        self.rundir.finish(self.model, self.evaluate_on_clients())
-        final = self.rundir.rows[-1]
-        print(f"[fedmef] final test accuracy {100 * final['accuracy']:.2f} % | run directory {self.rundir.path}",
+        else:
+            for round_num in range(self.next_round, self.config.num_rounds + 1):
+                self.round(round_phase(self.config, round_num))
+                checkpoint.save(self.rundir.path, checkpoint.Checkpoint.of(round_num + 1, self.model, self.rundir.rows))
+            self.rundir.finish(self.model, self.evaluate_on_clients())
+        with open(self.rundir.path / "metrics.csv", newline="") as handle:
+            final = list(csv.DictReader(handle))[-1]
+        print(f"[fedmef] final test accuracy {100 * float(final['accuracy']):.2f} % | run directory {self.rundir.path}",
               flush=True)  # fmt: skip
+        results.publish(self.rundir.path)  # the launcher gets the run's files wherever the SuperLink runs
 
     def round(self, phase: RoundPhase) -> None:
         start = time.perf_counter()
@@ -139,22 +150,24 @@ class Federation:
         shipment = self.ship(nodes, wire.encode_state(self.model) | marked, plan)
         messages = [shipment.message(node, p.TRAIN, str(phase.round)) for node in nodes]
         answers = list(self.grid.send_and_receive(messages, timeout=self.config.round_timeout))
-        replies = self.collect(phase.round, answers, shipment, messages)
-        if replies.rejected and not replies.updates:
+        vote = phase.adjust and self.config.flags.local_dst  # FedDST: the clients cut, the server votes
+        replies = self.collect(phase.round, answers, shipment, messages, keep_updates=vote)
+        valid = replies.intake.aggregate.clients
+        if replies.rejected and not valid:
             print(f"[fedmef] round {phase.round}: every reply rejected, keeping the previous model", flush=True)
             replies.model_kept = True
-        elif len(replies.updates) < self.config.min_replies:
-            print(f"[fedmef] round {phase.round}: {len(replies.updates)} valid update(s), fewer than min-replies "
+        elif valid < self.config.min_replies:
+            print(f"[fedmef] round {phase.round}: {valid} valid update(s), fewer than min-replies "
                   f"{self.config.min_replies}: keeping the previous model", flush=True)  # fmt: skip
-            replies.updates, replies.losses, replies.model_kept = [], [], True
+            replies.model_kept = True
         pre_adjust = (float("nan"), float("nan"))
-        if replies.updates and phase.adjust and self.config.flags.local_dst:  # the clients cut: no uncut model
-            self.vote(replies.updates)
-        elif replies.updates:
-            wire.decode_state(self.model, weighted_average(replies.updates))
+        if replies.clients and vote:  # no uncut model to evaluate
+            self.vote(replies.intake.updates)
+        elif replies.clients:
+            wire.decode_state(self.model, replies.intake.aggregate.average())
             if phase.adjust:  # loss/accuracy right before and after the cut isolate its damage, which BaE shrinks
                 pre_adjust = evaluate(self.model, self.test_x, self.test_y)
-                self.adjust(replies.updates, phase.fraction)
+                schedule.adjust(self.model, replies.intake.aggregate.growth_scores(), phase.fraction)
         self.log(phase, nodes, shipment, replies, pre_adjust, time.perf_counter() - start)
 
     def sample(self, round_num: int) -> list[int]:
@@ -184,12 +197,13 @@ class Federation:
         files = {node: self.exporter.payload(node, manifest, directory) for node in nodes}
         return Shipment(state, plan | {p.MANIFEST: manifest.to_json()}, files, manifest, seconds)
 
-    def collect(self, round_num: int, replies: list[Message], shipment: Shipment, sent: list[Message]) -> Replies:
-        """The round's updates that pass ``validation``: each reply checked against the instruction,
-        then the norms of the valid ones against the round's median + k·MAD. Every node ``sent`` an
-        instruction without a valid reply is logged with the reason."""
-        expected = ExpectedUpdate.of(shipment.state, shipment.plan, self.numels)
-        out, valid = Replies(), []
+    def collect(self, round_num: int, replies: list[Message], shipment: Shipment, sent: list[Message],
+                keep_updates: bool = False) -> Replies:  # fmt: skip
+        """The round's updates that pass ``validation``, summed one at a time (``aggregation.take_in``):
+        each reply checked against the instruction, then the norms of the valid ones against the
+        round's median + k·MAD. Every node ``sent`` an instruction without a valid reply is logged
+        with the reason."""
+        out, answered = Replies(), []
         senders = reply_nodes(replies, sent)
         for node in (message.metadata.dst_node_id for message in sent):
             if node not in senders:
@@ -201,21 +215,12 @@ class Federation:
                 continue
             if self.exporter:
                 self.exporter.delivered(node, shipment.manifest)
-            try:
-                arrays, metrics = read_reply(reply, round_num)
-                norm = check_update(expected, arrays, metrics, self.config.max_num_examples)
-                valid.append((node, arrays, metrics, norm))
-            except RejectedUpdate as reason:
-                self.reject(out, round_num, node, str(reason))
-        scores, limit = norm_scores([norm for *_, norm in valid]), self.config.reject_norm_mads
-        out.max_norm_mads = max(scores, default=float("nan"))
-        for (node, arrays, metrics, norm), score in zip(valid, scores, strict=True):
-            if limit and score > limit:
-                self.reject(out, round_num, node, f"update norm {norm:.4g} is {score:.1f} MADs above the median "
-                                                  f"(reject-norm-mads {limit})")  # fmt: skip
-            else:
-                out.updates.append((arrays, int(metrics[p.NUM_EXAMPLES])))
-                out.losses.append(float(metrics[p.TRAIN_LOSS]))
+            answered.append((node, reply))
+        out.intake = take_in(
+            answered, round_num, ExpectedUpdate.of(shipment.state, shipment.plan, self.numels),
+            max_num_examples=self.config.max_num_examples, reject_norm_mads=self.config.reject_norm_mads,
+            reject=lambda node, reason: self.reject(out, round_num, node, reason), keep_updates=keep_updates,
+        )  # fmt: skip
         return out
 
     def missing(self, replies: Replies, round_num: int, node: int, reason: str) -> None:
@@ -229,10 +234,6 @@ class Federation:
         replies.rejected += 1
         print(f"[fedmef] round {round_num}: rejected the update of node {node}: {reason}", flush=True)
 
-    def adjust(self, updates: list[tuple[p.Arrays, int]], fraction: float) -> None:
-        scores = growth_scores(updates, self.numels)
-        schedule.adjust(self.model, scores, fraction)
-
     def vote(self, updates: list[tuple[p.Arrays, int]]) -> None:
         """FedDST: average over the clients' own masks, then re-prune to each layer's nnz by magnitude."""
         targets = {name: int(layer.mask.sum()) for name, layer in self.layers.items()}
@@ -243,17 +244,17 @@ class Federation:
     def log(self, phase: RoundPhase, nodes, shipment: Shipment, replies: Replies, pre_adjust: tuple[float, float],
             seconds: float):  # fmt: skip
         loss, accuracy = evaluate(self.model, self.test_x, self.test_y)
-        updates = replies.updates
+        kept = not replies.model_kept
         row = {
             "round": phase.round, "accuracy": accuracy, "loss": loss,
             "pre_adjust_accuracy": pre_adjust[1], "pre_adjust_loss": pre_adjust[0],
-            "train_loss": float(np.mean(replies.losses)) if replies.losses else float("nan"),
-            "adjusted": int(phase.adjust and bool(updates)), "extruding": int(phase.extrude),
-            "clients": len(updates), "failures": replies.failures, "rejected": replies.rejected,
+            "train_loss": float(np.mean(replies.intake.losses)) if kept and replies.intake.losses else float("nan"),
+            "adjusted": int(phase.adjust and bool(replies.clients)), "extruding": int(phase.extrude),
+            "clients": replies.clients, "failures": replies.failures, "rejected": replies.rejected,
             "model_kept": int(replies.model_kept),
-            "max_norm_mads": replies.max_norm_mads,
+            "max_norm_mads": replies.intake.max_norm_mads,
             "bytes_down": sum(shipment.bytes_to(node) for node in nodes),
-            "bytes_up": sum(p.payload_bytes(arrays) for arrays, _ in updates),
+            "bytes_up": replies.intake.bytes_up if kept else 0,
             "dense_bytes": self.dense_bytes, "seconds": seconds, "export_seconds": shipment.export_seconds,
         }  # fmt: skip
         masks = {name: layer.mask for name, layer in self.layers.items()}
@@ -261,7 +262,7 @@ class Federation:
         self.rundir.log(row)
         tags = "".join([" [extrude]" if phase.extrude else "", " [prune/grow]" if row["adjusted"] else ""])
         print(f"[fedmef] round {phase.round:3d}/{self.config.num_rounds}: test acc {100 * accuracy:6.2f} % "
-              f"loss {loss:.4f} | {len(updates)} clients, {seconds:.1f} s{tags}", flush=True)  # fmt: skip
+              f"loss {loss:.4f} | {replies.clients} clients, {seconds:.1f} s{tags}", flush=True)  # fmt: skip
 
     def evaluate_on_clients(self) -> dict[str, float]:
         """Federated evaluation of the final model on every client's local validation split."""

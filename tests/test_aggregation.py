@@ -45,14 +45,14 @@ def test_growth_scores_sum_weighted_by_sample_count():
     ]  # fmt: skip
     scores = growth_scores(updates, {"fc": 6, "conv": 2})
     # weights 1/8 and 3/8: position 3 gets 1/8 * 1 + 3/8 * 4
-    expected_fc = torch.tensor([2 / 8, 0.0, 0.0, 1 / 8 + 12 / 8, 0.0, 24 / 8], dtype=torch.float64)
+    expected_fc = torch.tensor([2 / 8, 0.0, 0.0, 1 / 8 + 12 / 8, 0.0, 24 / 8], dtype=torch.float32)
     assert torch.equal(scores["fc"], expected_fc)
-    assert torch.equal(scores["conv"], torch.tensor([0.0, 1.5 / 8], dtype=torch.float64))
+    assert torch.equal(scores["conv"], torch.tensor([0.0, 1.5 / 8], dtype=torch.float32))
 
 
 def test_growth_scores_without_updates_are_zero():
     scores = growth_scores([], {"fc": 3})
-    assert torch.equal(scores["fc"], torch.zeros(3, dtype=torch.float64))
+    assert torch.equal(scores["fc"], torch.zeros(3, dtype=torch.float32))
 
 
 def test_running_aggregate_takes_an_outlier_back_out():
