@@ -20,7 +20,7 @@ from .graph import trace
 from .layout import GraphKey, example_inputs, layout_of
 
 #: runtime name in the manifest -> the module that writes its files
-WRITERS = {"onnxruntime": "onnx_backend", "executorch": "executorch_backend"}
+WRITERS = {"onnxruntime": "onnx_backend", "executorch": "executorch_backend", "onnxruntime-training": "ort_training"}
 
 
 def writer(runtime: str):
@@ -32,6 +32,8 @@ def writer(runtime: str):
 def export(key: GraphKey, out_dir: str | Path, runtime: str) -> Manifest:
     """Write every graph of ``key`` for ``runtime`` into ``out_dir`` and return the manifest."""
     backend = writer(runtime)
+    if hasattr(backend, "export"):  # ORT training: its own set of standard artifacts
+        return backend.export(key, out_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

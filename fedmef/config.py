@@ -55,9 +55,10 @@ METHODS = {
 }
 DATASETS = ("digits", "cifar10")
 PARTITIONS = ("dirichlet", "iid")
-BACKENDS = ("torch", "ort", "executorch")
-#: the runtime (manifest name) each exported-artifact backend executes
-BACKEND_RUNTIMES = {"ort": "onnxruntime", "executorch": "executorch"}
+BACKENDS = ("torch", "ort", "executorch", "ort-training")
+#: the runtime (manifest name) each exported-artifact backend executes; ort-training: ONNX Runtime's
+#: standard training artifacts, run in their own venv (docs/ort-training.md)
+BACKEND_RUNTIMES = {"ort": "onnxruntime", "executorch": "executorch", "ort-training": "onnxruntime-training"}
 MODELS = ("cnn", "resnet18", "mobilenetv2")
 #: seeds stay below 2^63 (the batch order's SplitMix64) after the schedule's per-round offsets
 MAX_SEED = 2**40

@@ -65,7 +65,8 @@ def guarded(handler):
 def backend_for(config: RunConfig, node_config: dict, store: ArtifactStore, plan: dict, files: p.Arrays):
     """The exported graphs of the plan's manifest, or the eager reference for a ``torch`` node.
 
-    A node started with ``backend="ort"`` or ``"executorch"`` runs only that runtime's artifacts."""
+    A node started with ``backend="ort"``, ``"ort-training"`` or ``"executorch"`` runs only that runtime's
+    artifacts."""
     backend = node_config.get("backend", config.backend)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
@@ -79,7 +80,12 @@ def backend_for(config: RunConfig, node_config: dict, store: ArtifactStore, plan
     if "backend" in node_config and manifest.runtime != BACKEND_RUNTIMES[backend]:
         raise ValueError(f"this node runs backend {backend!r} and cannot run a {manifest.runtime} artifact")
     store.receive(manifest, p.with_prefix(p.FILE, files))
-    return store.backend(manifest)
+    backend = store.backend(manifest)
+    if manifest.runtime == "onnxruntime-training":
+        from .ort_training import OrtTrainingBackend
+
+        return OrtTrainingBackend(manifest, backend.graphs)
+    return backend
 
 
 def local_round(

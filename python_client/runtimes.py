@@ -21,6 +21,10 @@ Run = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
 def open_graph(manifest: Manifest, graph: str, path: Path, threads: int = 0) -> Run:
     if manifest.runtime == "onnxruntime":
         return _ort(path, threads)
+    if manifest.runtime == "onnxruntime-training":  # the training model runs in the training venv's worker
+        from .ort_training import TrainingSession
+
+        return TrainingSession(manifest, path, threads) if graph == "step" else _ort(path, threads)
     if manifest.runtime == "executorch":
         return _executorch(path, [spec.name for spec in manifest.inputs(graph)])
     raise ValueError(f"no runtime for {manifest.runtime!r}")
