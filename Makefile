@@ -4,6 +4,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+ORT_TRAINING_VENV := .venv-ort-training
 MVN ?= mvn -B -q -f android_client/pom.xml -Dpython=$(CURDIR)/$(BIN)/python
 # Flower state (local SuperLink, installed apps) stays inside the checkout.
 export FLWR_HOME ?= $(CURDIR)/.flwr
@@ -12,15 +13,24 @@ export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 SUPERNODES ?= 10
 RUN_CONFIG ?=
 
-.PHONY: setup run test lint vectors vector-artifacts java benchmarks stop clean
+.PHONY: setup ort-training run test lint vectors vector-artifacts java benchmarks stop clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(ORT_TRAINING_VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# ONNX Runtime *training* (backend ort-training) in its own venv: onnxruntime-training-cpu installs the same
+# `onnxruntime` module as .venv's pinned 1.29 (docs/ort-training.md); no torch, 1-2 minutes from the registry
+ort-training: $(ORT_TRAINING_VENV)/.installed
+
+$(ORT_TRAINING_VENV)/.installed: requirements-ort-training.lock
+	$(PYTHON) -m venv $(ORT_TRAINING_VENV)
+	$(ORT_TRAINING_VENV)/bin/pip install --quiet --no-deps -r requirements-ort-training.lock
 	touch $@
 
 run: setup
