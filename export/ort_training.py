@@ -4,7 +4,8 @@
                           outputs ``loss`` (CE + the BaE penalty), ``learning_rate`` (with BaE: the
                           budget-aware rate of the step, for ``Optimizer.set_learning_rate``) and the
                           accumulated ``<param>_grad`` (ORT's ``InPlaceAccumulatorV2``, ``lazy_reset_grad``)
-    eval_model.onnx       the evaluation graph (per-sample losses and hits), parameters as inputs
+    eval_model.onnx       the evaluation graph (per-sample losses and hits), every checkpoint parameter
+                          as an input (``Module`` feeds them all; the marked sets are not read)
     optimizer_model.onnx  ORT's own SGD block
     checkpoint            trainable: packed sparse values + dense params; frozen: int32 positions and,
                           with BaE, the marked sets (``<layer>.marked``)
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 from torch import Tensor, fx
@@ -110,6 +112,8 @@ def export(key: GraphKey, out_dir: str | Path, initial: dict[str, np.ndarray] | 
         gm, _ = trace(key, example, graph)
         path = out / FILES[graph]
         onnx_backend.write(gm, example, list(inputs), [o.name for o in layout.outputs[graph]], path)
+        if graph == "evaluate":
+            inputs = as_module_feeds(path, user, trainable + frozen)
         graphs[graph] = Graph(path.name, inputs, layout.outputs[graph])
     files = [file_entry(out / name) for name in [*(g.file for g in graphs.values()), OPTIMIZER, CHECKPOINT]]
     tensors = [t for t in layout.tensors if t.role != "plan" and t.role != "counter" or t in user]
@@ -117,6 +121,20 @@ def export(key: GraphKey, out_dir: str | Path, initial: dict[str, np.ndarray] | 
                         key=key.to_dict(), export_seconds=round(time.perf_counter() - start, 3))  # fmt: skip
     manifest.save(out)
     return manifest
+
+
+def as_module_feeds(path: Path, user: list[TensorSpec], parameters: list[TensorSpec]) -> tuple[str, ...]:
+    """Reorder the eval model's inputs as ``Module`` feeds them — user inputs, then every checkpoint
+    parameter in the training model's order — declaring the ones it does not read (the BaE marked sets)."""
+    model = onnx.load(str(path))
+    declared = {i.name: i for i in model.graph.input}
+    order = [t for t in user if t.name in declared] + parameters
+    inputs = [declared.get(t.name) or onnx.helper.make_tensor_value_info(
+        t.name, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), list(t.shape)) for t in order]  # fmt: skip
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    onnx.save(model, str(path))
+    return tuple(t.name for t in order)
 
 
 def step_outputs(key: GraphKey) -> tuple[TensorSpec, ...]:

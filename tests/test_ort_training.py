@@ -7,18 +7,22 @@ make target — they do not skip.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import torch
 
 from export.layout import GraphKey
 from fedmef import ort_training, wire
 from fedmef import protocol as p
 from fedmef.manifest import Manifest
+from fedmef.training import evaluate
 from python_client.ort_training import OrtTrainingBackend
 from server import launch
 
@@ -93,6 +97,38 @@ def test_a_second_round_starts_from_the_sent_state(exported):
     first, _ = backend.train(wire.encode_state(model) | marked, scalars, x, y)
     again, _ = backend.train(wire.encode_state(model) | marked, scalars, x, y)
     assert all(np.array_equal(first[k], again[k]) for k in first)
+
+
+def test_stock_api_evaluates_and_exports_an_inference_model(exported):
+    """What an OrtTrainingSession app does besides training: evalStep on eval_model.onnx (every checkpoint
+    parameter fed by the runtime) and export_model_for_inferencing, in the training venv."""
+    key, _, directory, _ = exported
+    script = f"""
+import sys, numpy as np
+sys.path.insert(0, {str(Path(ort_training.WORKER).parent)!r})
+import ort_training_worker as api
+d = {str(directory)!r}
+state = api.CheckpointState.load_checkpoint(d + "/checkpoint")
+module = api.Module(d + "/training_model.onnx", state, d + "/eval_model.onnx")
+module.eval()
+x = np.zeros(({key.batch_size}, *{key.input_shape!r}), np.float32)
+losses, correct = module(x, np.zeros({key.batch_size}, np.int64))
+assert losses.shape == correct.shape == ({key.batch_size},), (losses.shape, correct.shape)
+module.export_model_for_inferencing(d + "/inference.onnx", ["losses"])
+print("ok")
+"""
+    out = subprocess.run([str(ort_training.interpreter()), "-I", "-c", script], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_evaluation_matches_eager(exported):
+    key, model, _, backend = exported
+    x, y = batch(key, seed=4, count=2 * key.batch_size + 3)
+    loss, accuracy = backend.evaluate(wire.encode_state(model), x, y)
+    expected_loss, expected_accuracy = evaluate(copy.deepcopy(model), torch.from_numpy(x), torch.from_numpy(y))
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert accuracy == expected_accuracy
 
 
 def test_missing_venv_fails_clearly(monkeypatch, tmp_path):
