@@ -13,7 +13,7 @@ export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION := 1
 SUPERNODES ?= 10
 RUN_CONFIG ?=
 
-.PHONY: setup ort-training run test lint vectors vector-artifacts java benchmarks stop clean
+.PHONY: setup ort-training run test container-test lint vectors vector-artifacts java benchmarks stop clean
 
 setup: $(VENV)/.installed $(ORT_TRAINING_VENV)/.installed
 
@@ -39,6 +39,14 @@ run: setup
 # ruff + hadolint, the shared test vectors' graphs, the Java client (JUnit), then the whole pytest suite
 test: setup lint vector-artifacts java
 	$(BIN)/python -m pytest
+
+# Builds the server image with podman/buildah (a debootstrap stand-in for its base: no registry here)
+# and runs a TLS federation against it (tests/container/); needs root, installs its tools with apt-get.
+CONTAINER_TOOLS := podman buildah runc debootstrap
+container-test: setup
+	@missing=""; for tool in $(CONTAINER_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(CONTAINER_TOOLS); fi
+	FEDMEF_CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container -v -s
 
 lint: setup
 	$(BIN)/ruff check .
