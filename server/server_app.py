@@ -14,6 +14,7 @@ logged with the reason. Records and keys: ``docs/protocol.md``; operations: ``do
 from __future__ import annotations
 
 import csv
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,17 +245,17 @@ class Federation:
     def log(self, phase: RoundPhase, nodes, shipment: Shipment, replies: Replies, pre_adjust: tuple[float, float],
             seconds: float):  # fmt: skip
         loss, accuracy = evaluate(self.model, self.test_x, self.test_y)
-        kept = not replies.model_kept
+        aggregated = not replies.model_kept
         row = {
             "round": phase.round, "accuracy": accuracy, "loss": loss,
             "pre_adjust_accuracy": pre_adjust[1], "pre_adjust_loss": pre_adjust[0],
-            "train_loss": float(np.mean(replies.intake.losses)) if kept and replies.intake.losses else float("nan"),
+            "train_loss": float(np.mean(replies.intake.losses)) if aggregated and replies.intake.losses else math.nan,
             "adjusted": int(phase.adjust and bool(replies.clients)), "extruding": int(phase.extrude),
             "clients": replies.clients, "failures": replies.failures, "rejected": replies.rejected,
             "model_kept": int(replies.model_kept),
             "max_norm_mads": replies.intake.max_norm_mads,
             "bytes_down": sum(shipment.bytes_to(node) for node in nodes),
-            "bytes_up": replies.intake.bytes_up if kept else 0,
+            "bytes_up": replies.intake.bytes_up if aggregated else 0,
             "dense_bytes": self.dense_bytes, "seconds": seconds, "export_seconds": shipment.export_seconds,
         }  # fmt: skip
         masks = {name: layer.mask for name, layer in self.layers.items()}
