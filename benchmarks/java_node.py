@@ -168,7 +168,8 @@ def federation(kind: str, args, work: Path) -> dict:
         overrides = [f"{k}={v}" for k, v in config.items()] + [f"output-dir={work / 'runs'}"]
         log = io.StringIO()
         start = time.perf_counter()
-        run_dir = launch.run(REPO, 0, overrides, stream=Tee(log, f"[{kind}] "), superlink=address)
+        run_dir = launch.run(REPO, 0, overrides, stream=Tee(log, f"[{kind}] "), superlink=address,
+                             output_dir=work / "results")
         wall = time.perf_counter() - start
     finally:
         processes.stop()

@@ -89,7 +89,8 @@ def federation(address: str, run_config: dict, output_dir: Path, monkeypatch, tm
     pairs = [f"{key}={value}" for key, value in run_config.items()] + [f"output-dir={output_dir}"]
     log = io.StringIO()
     try:
-        run_dir = launch.run(REPO, supernodes=0, overrides=pairs, stream=log, superlink=address, root_certificates=ca)
+        run_dir = launch.run(REPO, supernodes=0, overrides=pairs, stream=log, superlink=address, root_certificates=ca,
+                             output_dir=tmp_path / "results")
     except RuntimeError as error:
         pytest.fail(f"{error}:\n{log.getvalue()[-6000:]}")
     return run_dir, log.getvalue()
