@@ -148,3 +148,5 @@ def test_ort_training_federation(flower_env):
     assert float(rows[-1]["accuracy"]) > 0.2  # chance is 0.1
     manifests = list((flower_env / "runs" / "export-cache").glob(f"{RUNTIME}-*/manifest.json"))
     assert len(manifests) == 1  # exported once, reused in round 2
+    training = onnx.load(str(manifests[0].parent / "training_model.onnx"))
+    assert any(n.op_type == "TopK" for n in training.graph.node), "fedmef's SAP (the measured best) is on by default"
