@@ -4,7 +4,8 @@ The traced graph already contains forward, backward and the SGD update, so the p
 ``forward`` method is the training step (state in, state out): no training-specific runtime API
 is needed on the device. Training graphs are not delegated to XNNPACK (NaNs seen); kernels are
 the portable/optimized ones the wheel ships. The planned arena size
-(``non_const_buffer_sizes``) is the exact memory plan of one step.
+(``non_const_buffer_sizes``) is the exact memory plan of one step. Memory is planned by
+ExecuTorch's ``greedy`` and by ``best_fit`` (offsets within one arena), keeping the smaller plan.
 
 ExecuTorch's portable ``topk`` breaks ties in no defined order, so SAP's selections are rewritten
 to keep, among equal magnitudes, the smaller positions, as the eager reference and ONNX's TopK do
@@ -13,10 +14,14 @@ to keep, among equal magnitudes, the smaller positions, as the eager reference a
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from executorch.exir import EdgeCompileConfig, ExecutorchBackendConfig, to_edge
+from executorch.exir.memory_planning import MemoryAlgoResult, MemoryPlanningAlgorithmSuite, SpecAllocResult, greedy
+from executorch.exir.passes import MemoryPlanningPass
 from torch import Tensor, fx
 from torch.fx.experimental.proxy_tensor import make_fx
 
@@ -99,11 +104,82 @@ def _col2im(cols: Tensor, size: list[int], k: int, padding: int, stride: int) ->
     return sap.col2im(cols.transpose(1, 2).reshape(n * length, -1, k * k), shape, k, stride, padding, (ho, wo))
 
 
+class _Placed:
+    """Tensors already given an offset in one arena: lifetimes (inclusive node indices) and byte spans."""
+
+    def __init__(self, capacity: int):
+        self.start, self.end, self.low, self.high = (np.empty(capacity, np.int64) for _ in range(4))
+        self.count = 0
+
+    def lowest_fit(self, start: int, end: int, size: int) -> int:
+        """The offset of the tightest gap of ``size`` bytes among the tensors alive in [start, end]
+        (above them all when none fits)."""
+        n = self.count
+        live = ~((self.end[:n] < start) | (self.start[:n] > end))
+        low, high = self.low[:n][live], self.high[:n][live]
+        if low.size == 0:
+            return 0
+        order = np.argsort(low, kind="stable")
+        low, reach = low[order], np.maximum.accumulate(high[order])
+        gap_start = np.concatenate(([0], reach[:-1]))
+        waste = low - gap_start - size
+        fits = np.nonzero(waste >= 0)[0]
+        return int(gap_start[fits[np.argmin(waste[fits])]]) if fits.size else int(reach[-1])
+
+    def add(self, start: int, end: int, offset: int, size: int) -> None:
+        i = self.count
+        self.start[i], self.end[i], self.low[i], self.high[i] = start, end, offset, offset + size
+        self.count += 1
+
+
+def best_fit(alignment, specs, graph_module, graph_signature, extra_padding=0) -> MemoryAlgoResult:
+    """Largest tensor first, each at the tightest free gap among the tensors whose lifetimes overlap
+    its own. ``greedy`` instead stacks "shared objects" sized by their largest tensor, and a smaller
+    tensor goes on top of one only below that size: a plan of the sparse step's many small packing
+    tensors wastes megabytes that way."""
+    result = MemoryAlgoResult({}, [])
+    for spec in specs:
+        spec.realign(alignment)
+    ordered = sorted(specs, key=lambda s: (-s.allocated_memory, s.lifetime[0], s.lifetime[1]))
+    placed: dict[int, _Placed] = defaultdict(lambda: _Placed(len(ordered)))
+    views = []
+    for index, spec in enumerate(ordered):
+        alloc = SpecAllocResult(1 if spec.mem_id is None else spec.mem_id, index, 0)
+        result.spec_dict[spec] = alloc
+        if spec.storage_base is not None:  # a view planned inside its base
+            views.append(spec)
+            continue
+        start, end = spec.lifetime
+        alloc.mem_offset = placed[alloc.mem_id].lowest_fit(start, end, spec.allocated_memory)
+        placed[alloc.mem_id].add(start, end, alloc.mem_offset, spec.allocated_memory)
+    resolved = {spec for spec in ordered if spec.storage_base is None}
+    while views:
+        ready = [spec for spec in views if spec.storage_base in resolved]
+        if not ready:
+            raise RuntimeError("memory planning: a view's storage base is never planned")
+        for spec in ready:
+            base = result.spec_dict[spec.storage_base]
+            alloc = result.spec_dict[spec]
+            alloc.mem_id, alloc.mem_offset = base.mem_id, base.mem_offset + spec.storage_base_offset
+            resolved.add(spec)
+        views = [spec for spec in views if spec not in resolved]
+    # inputs planned beforehand (submodules) sit at the start of an arena, as in ``greedy``
+    reserved = getattr(graph_module, "input_mem_buffer_sizes", None) or []
+    for alloc in result.spec_dict.values():
+        alloc.mem_offset += reserved[alloc.mem_id] if alloc.mem_id < len(reserved) else 0
+    result.bufsizes = [0] * (max(placed, default=1) + 1)
+    for mem_id, arena in placed.items():
+        top = int(arena.high[: arena.count].max()) if arena.count else 0
+        result.bufsizes[mem_id] = (reserved[mem_id] if mem_id < len(reserved) else 0) + top + extra_padding
+    return result
+
+
 def lower(gm: fx.GraphModule, example: list[Tensor]):
     gm = _portable(_drop_ordering_edges(gm))
     exported = torch.export.export(gm, tuple(example), strict=False)
     edge = to_edge(exported, compile_config=EdgeCompileConfig(_check_ir_validity=False))
-    return edge.to_executorch(ExecutorchBackendConfig())
+    planner = MemoryPlanningPass(MemoryPlanningAlgorithmSuite([greedy, best_fit]))
+    return edge.to_executorch(ExecutorchBackendConfig(memory_planning_pass=planner))
 
 
 def planned_arena_bytes(program) -> int:
