@@ -108,7 +108,7 @@ def superlink(podman, image, tmp_path_factory):
 
         def healthy() -> bool:
             if podman("inspect", "--format", "{{.State.Running}}", cid) != "true":
-                raise RuntimeError(f"the SuperLink container stopped:\n{podman('logs', cid)[-3000:]}")
+                raise RuntimeError(f"the SuperLink container stopped:\n{podman.run('logs', cid).stderr[-3000:]}")
             return podman.run("healthcheck", "run", cid, check=False).returncode == 0
 
         wait_until(healthy, "a healthy SuperLink container", timeout=300)
@@ -165,7 +165,12 @@ def test_two_round_federation_against_the_container(podman, superlink, tmp_path)
                      "--node-config", f"partition-id={node} num-partitions={NODES}"],
                     cwd=home, env=launch.flower_env(home), stdout=log, stderr=log, start_new_session=True,
                 ))  # fmt: skip
-        wait_until(lambda: podman("logs", cid).count("Activated node_id") >= NODES, "both SuperNodes", timeout=180)
+
+        def activated() -> int:
+            logs = podman.run("logs", cid)  # Flower logs to stderr
+            return (logs.stdout + logs.stderr).count("Activated node_id")
+
+        wait_until(lambda: activated() >= NODES, "both SuperNodes", timeout=180)
 
         results = tmp_path / "results"
         started = time.monotonic()
