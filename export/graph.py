@@ -270,11 +270,16 @@ def strongest_inactive(grad: Tensor, inputs: dict[str, Tensor], layer: str, k: i
 def trace(key: GraphKey, example: list[Tensor], kind: str = "step") -> tuple[fx.GraphModule, Layout]:
     """The whole step (or the growth signal, or the evaluation) as an aten-level ``fx.GraphModule``."""
     step, layout = step_function(key, kind)
-    gm = make_fx(step, decomposition_table=DECOMPOSITIONS, tracing_mode="fake")(*example)
+    return to_aten(step, example), layout
+
+
+def to_aten(function, example: list[Tensor]) -> fx.GraphModule:
+    """``function`` traced to aten with the losses decomposed and no detach/alias nodes."""
+    gm = make_fx(function, decomposition_table=DECOMPOSITIONS, tracing_mode="fake")(*example)
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target in _DROP:
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     gm.recompile()
-    return gm, layout
+    return gm

@@ -26,15 +26,14 @@ import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
-from torch import Tensor, fx
-from torch.fx.experimental.proxy_tensor import make_fx
+from torch import Tensor
 
 from fedmef import protocol as p
 from fedmef.manifest import Graph, Manifest, TensorSpec, file_entry
 from fedmef.ort_training import worker
 
 from . import onnx_backend
-from .graph import _DROP, DECOMPOSITIONS, SparseForward, effective_values, extrusion_scalars, penalty, trace
+from .graph import SparseForward, effective_values, extrusion_scalars, penalty, to_aten, trace
 from .layout import GraphKey, example_inputs, layout_of
 
 RUNTIME = "onnxruntime-training"
@@ -97,7 +96,7 @@ def export(key: GraphKey, out_dir: str | Path, initial: dict[str, np.ndarray] | 
     step, user, trainable, frozen = training_function(key)
     specs = user + trainable + frozen
     example = example_inputs(specs, key.num_classes)
-    gm = make_training_graph(step, example)
+    gm = to_aten(step, example)
     outputs = ["loss", *([LEARNING_RATE] if key.extrusion else []), *(f"{t.name}_grad" for t in trainable)]
     onnx_backend.write(gm, example, [t.name for t in specs], outputs, out / FILES["step"])
     values = {t.name: v.numpy() for t, v in zip(specs, example, strict=True)} | (initial or {})
@@ -141,15 +140,3 @@ def step_outputs(key: GraphKey) -> tuple[TensorSpec, ...]:
     """The training graph's user outputs (what ``Module`` returns); the gradients stay in the runtime."""
     loss = TensorSpec("loss", "loss", "float32", ())
     return (loss, TensorSpec(LEARNING_RATE, "learning-rate", "float32", ())) if key.extrusion else (loss,)
-
-
-def make_training_graph(step, example: list[Tensor]) -> fx.GraphModule:
-    """``step`` traced to aten as ``graph.trace`` does (decomposed losses, no detach/alias nodes)."""
-    gm = make_fx(step, decomposition_table=DECOMPOSITIONS, tracing_mode="fake")(*example)
-    for node in list(gm.graph.nodes):
-        if node.op == "call_function" and node.target in _DROP:
-            node.replace_all_uses_with(node.args[0])
-            gm.graph.erase_node(node)
-    gm.graph.eliminate_dead_code()
-    gm.recompile()
-    return gm

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .flower_support import free_port
+from .loopback_support import Loopback
 
 
 @pytest.fixture
@@ -15,3 +16,13 @@ def flower_env(tmp_path, monkeypatch):
     monkeypatch.setenv("FLWR_LOCAL_SUPERLINK_HTTP_API_PORT", str(free_port()))
     monkeypatch.setenv("FLWR_LOCAL_CONTROL_API_PORT", str(free_port()))
     return tmp_path
+
+
+@pytest.fixture
+def loopback(tmp_path):
+    """A SuperLink with a database file and SuperNodes on loopback, every process stopped after the test."""
+    federation = Loopback(tmp_path)
+    try:
+        yield federation
+    finally:
+        federation.close()

@@ -11,21 +11,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from .loopback_support import Loopback, wait_until
+from .loopback_support import wait_until
 from .test_resume import metric_rows
 
 ROUND_TIMEOUT = 300
-
-
-@pytest.fixture
-def loopback(tmp_path):
-    federation = Loopback(tmp_path)
-    try:
-        yield federation
-    finally:
-        federation.close()
 
 
 def test_round_completes_without_a_killed_supernode(loopback, tmp_path):

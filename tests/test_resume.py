@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 
-import pytest
-
-from .loopback_support import Loopback, wait_until
+from .loopback_support import wait_until
 
 ROUNDS = 3
 
@@ -21,15 +19,6 @@ ROUNDS = 3
 def metric_rows(run_dir) -> list[dict]:
     path = run_dir / "metrics.csv"
     return list(csv.DictReader(open(path))) if path.is_file() else []
-
-
-@pytest.fixture
-def loopback(tmp_path):
-    federation = Loopback(tmp_path)
-    try:
-        yield federation
-    finally:
-        federation.close()
 
 
 def test_run_resumes_after_superlink_and_serverapp_are_killed(loopback, tmp_path):
