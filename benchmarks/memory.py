@@ -26,6 +26,9 @@ NSConv, BaE, SAP with fused ReLU; integer positions or a 1-bit mask). Same graph
 for all.
 
     python benchmarks/memory.py [--models cnn resnet18 mobilenetv2] [--batch 64] [--keep 0.3]
+
+``--et-arena-only`` prints (JSON lines) just the ExecuTorch planned arena of the direct-convolution
+program per row, writing no table: what a change of the memory planner moves.
 """
 
 from __future__ import annotations
@@ -177,10 +180,22 @@ def traced(key: GraphKey, variant: str) -> tuple[torch.fx.GraphModule, list[str]
     return gm, names, example
 
 
-def run_row(model: str, variant: str, flags: dict, args, shim: Path, work: Path) -> dict:
+def row_key(model: str, flags: dict, args) -> GraphKey:
     shape, width = MODELS[model]
     base = GraphKey(model, shape, 10, args.batch, (), width=width, **flags)
-    key = replace(base, layer_nnz=erk_nnz(base.build(), args.density))
+    return replace(base, layer_nnz=erk_nnz(base.build(), args.density))
+
+
+def et_arena_row(model: str, variant: str, flags: dict, args) -> None:
+    start = time.perf_counter()
+    gm, _, example = traced(row_key(model, flags, args), variant)
+    arena = executorch_backend.planned_arena_bytes(executorch_backend.lower(gm, example))
+    print(json.dumps({"model": model, "variant": variant, "et_arena_MB": round(arena / MB, 2),
+                      "seconds": round(time.perf_counter() - start)}), flush=True)  # fmt: skip
+
+
+def run_row(model: str, variant: str, flags: dict, args, shim: Path, work: Path) -> dict:
+    key = row_key(model, flags, args)
     row = {"model": model, "variant": variant, "analytic": analytic(key, variant, args.density)}
     start = time.perf_counter()
     gm, names, example = traced(key, variant)
@@ -242,6 +257,7 @@ def main() -> None:
     parser.add_argument("--keep", type=float, default=0.3, help="SAP keep fraction (1 - gamma)")
     parser.add_argument("--et", nargs="*", default=["cnn", "resnet18"], help="models to lower to ExecuTorch")
     parser.add_argument("--et-run", nargs="*", default=["cnn", "resnet18"], help="models whose ExecuTorch step is run")
+    parser.add_argument("--et-arena-only", action="store_true", help="print only the ExecuTorch arenas, no table")
     parser.add_argument("--out", default=str(HERE / "results" / "memory.md"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,6 +265,11 @@ def main() -> None:
         return measure_child(*args.child)
     torch.set_num_threads(1)
     chosen = {v: f for v, f in variants(args.keep).items() if not args.variants or v in args.variants}
+    if args.et_arena_only:
+        for model in args.models:
+            for variant, flags in chosen.items():
+                et_arena_row(model, variant, flags, args)
+        return
     import onnxruntime
 
     header = (f"# Peak training memory per step\n\nCommand: `python benchmarks/{Path(__file__).name} "
