@@ -1,8 +1,9 @@
 """Podman and buildah as the container test drives them: root, no Docker daemon, no base-image registry.
 
-Everything lives under one work directory (its own ``containers.conf``, vfs storage, run root), so the
-test never touches a user's images and ``reset()`` removes all it made. What this machine kind needs
-(docs/deployment.md, "Testing the image"): the ``runc`` runtime, vfs storage, lowered ulimits.
+Everything lives under one work directory (its own ``containers.conf``, vfs storage, run root and
+libpod tmp directory), so the test never touches a user's images or another run's, and ``reset()``
+removes all it made. What this machine kind needs (docs/deployment.md, "Testing the image"): the
+``runc`` runtime, vfs storage, lowered ulimits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Podman:
         conf = work / "conf"
         conf.mkdir(parents=True, exist_ok=True)
         (conf / "containers.conf").write_text(
-            '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n[engine]\nruntime = "runc"\n'
+            '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+            f'[engine]\nruntime = "runc"\ntmp_dir = "{work / "tmp"}"\n'
         )
         (conf / "storage.conf").write_text(
             f'[storage]\ndriver = "vfs"\nrunroot = "{work / "run"}"\ngraphroot = "{work / "storage"}"\n'
@@ -80,3 +82,4 @@ class Podman:
         self.run("system", "reset", "--force", check=False, timeout=600)
         shutil.rmtree(self.work / "storage", ignore_errors=True)
         shutil.rmtree(self.work / "run", ignore_errors=True)
+        shutil.rmtree(self.work / "tmp", ignore_errors=True)
