@@ -371,7 +371,8 @@ def im2col(x: Tensor, k: int, stride: int, padding: int) -> Tensor:
     xp = F.pad(x, (padding, padding, padding, padding))
     views = [xp[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
              for i in range(k) for j in range(k)]  # fmt: skip
-    return torch.stack(views, dim=-1).permute(0, 2, 3, 1, 4).reshape(n * ho * wo, c, k * k)
+    # stacked on a leading axis: ExecuTorch's portable cat copies one element at a time when stacking on the last
+    return torch.stack(views, dim=2).permute(0, 3, 4, 1, 2).reshape(n * ho * wo, c, k * k)
 
 
 def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int, out_hw: tuple[int, int]) -> Tensor:
