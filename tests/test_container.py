@@ -29,7 +29,8 @@ TORCH_PLATFORM = re.compile(r"^(nvidia-.*|cuda-.*|triton)$")
 
 def pins(name: str) -> dict[str, str]:
     lines = (ROOT / name).read_text().splitlines()
-    pairs = [line.split("#")[0].strip().split("==") for line in lines if line.split("#")[0].strip()]
+    pins = [line.split("#")[0].split(";")[0].strip() for line in lines]  # comments and markers off
+    pairs = [pin.split("==") for pin in pins if pin]
     assert all(len(pair) == 2 for pair in pairs), f"{name}: every line must be name==version"
     return {canonicalize_name(key): version for key, version in pairs}
 
