@@ -136,7 +136,7 @@ class Progress:
         lines = (self.partial + text).split("\n")
         self.partial = lines.pop()
         for line in lines:
-            if "[fedmef] round" in line or "FAILED" in line or "client error" in line:
+            if "[fedmef] round" in line or "FAILED" in line:
                 self.out.write(f"{self.prefix} {line.split('[fedmef] ', 1)[-1]}\n")
 
     def flush(self) -> None:

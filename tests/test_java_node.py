@@ -214,8 +214,10 @@ def test_corrupted_stored_artifact_is_reported_and_resent(java, partitions, outp
     address, link = start_superlink(processes)
     healthy, faulty = start_nodes(processes, java, address, link, partitions, 2)
     pairs = [f"{key}={value}" for key, value in (RUN | {"clients-per-round": 2}).items()]
+    # the server's run directory and export cache in output_dir; the launcher's copy of the results apart
     server = processes.start("launch", [BIN / "python", "-m", "server.launch", "--app", REPO, "--superlink", address,
-                                        "--output-dir", output_dir, *pairs],
+                                        "--insecure", "--output-dir", tmp_path / "results", f"output-dir={output_dir}",
+                                        *pairs],
                              env=dict(os.environ, FLWR_HOME=str(tmp_path / "cli")), cwd=REPO, watch=False)  # fmt: skip
 
     # the faulty node pushed its round-1 reply: freeze it before it can pull round 2 (the server
@@ -237,7 +239,8 @@ def test_corrupted_stored_artifact_is_reported_and_resent(java, partitions, outp
     rows = metrics(run_dir)
     assert column(rows, "clients") == [2, 1, 2], log
     assert column(rows, "failures") == [0, 1, 0], log
-    assert re.search(r"\[fedmef\] round 2: client error 1: step\.onnx: sha256 mismatch, expected [0-9a-f]{64}", log)
+    assert re.search(r"\[fedmef\] round 2: no update from node \d+: client error \(1\): step\.onnx: sha256 mismatch, "
+                     r"expected [0-9a-f]{64}", log)
     assert "step.onnx: sha256 mismatch" in faulty.output()  # the node's own warning
     down = column(rows, "bytes_down")
     assert down[2] > down[1] + size, down  # the whole export went to the faulty node again in round 3

@@ -16,7 +16,7 @@ Runs the FedMef Android app against a local federation, end to end:
   4. starts flower-superlink --insecure on 127.0.0.1:PORT and `adb reverse tcp:PORT tcp:PORT`
   5. installs both APKs and starts the instrumented test TwoRoundsTest (the node joins)
   6. once the node is active, runs the federation: python -m server.launch --superlink
-     127.0.0.1:PORT num-rounds=2 clients-per-round=1 local-epochs=1 backend=ort
+     127.0.0.1:PORT --insecure num-rounds=2 clients-per-round=1 local-epochs=1 backend=ort
   7. checks: the test passed (2 train rounds counted by the node itself) and the server's run
      directory has metrics.csv with 2 rounds, each aggregated from >= 1 client, no failures
 Everything it started is stopped on exit (emulator, SuperLink, adb reverse, instrumentation).
@@ -235,7 +235,7 @@ echo "node active: $(grep -m1 -o 'Activated node_id=[0-9]*' "$WORK/superlink.log
 # --- 6. federation -----------------------------------------------------------------------------
 say "6. federation: 2 rounds, 1 client per round"
 (cd "$REPO" && FLWR_HOME="$WORK/cli" timeout $((TIMEOUT + 300)) "$PYTHON" -m server.launch \
-    --superlink "127.0.0.1:$PORT" --output-dir "$WORK/runs" \
+    --superlink "127.0.0.1:$PORT" --insecure --output-dir "$WORK/runs" \
     num-rounds=2 clients-per-round=1 local-epochs=1 backend=ort) 2>&1 | tee "$WORK/server.log" \
     || die "the federation did not finish (server.log)"
 
