@@ -43,13 +43,18 @@ def _drop_ordering_edges(gm: fx.GraphModule) -> fx.GraphModule:
 def positional_topk(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """The k largest of each row of ``x`` (N, D), ties at the k-th value going to the smaller
     positions, with no sort kernel: everything above the k-th value t, then the first equal-to-t ones
-    by a running count; their positions come back ascending from a top-k on distinct keys."""
+    by a running count; their positions come from a top-k on distinct integer keys.
+
+    Indicators are ``sign(relu(a - b))`` on floats, exact (``a - b`` is zero only when ``a == b``):
+    ExecuTorch's portable kernels compute them several times faster than a comparison cast to float.
+    """
     threshold = torch.topk(x, k, 1, sorted=False).values.amin(1, keepdim=True)
-    above, ties = x > threshold, x == threshold
-    rank = ties.to(torch.int32).cumsum(1)
-    keep = above | (ties & (rank <= k - above.to(torch.int32).sum(1, keepdim=True)))
+    above = torch.sign(torch.relu(x - threshold))  # x > t
+    ties = 1.0 - torch.sign(torch.relu(threshold - x)) - above  # x == t
+    room = k - above.sum(1, keepdim=True)  # how many ties to keep
+    keep = above + ties * (1.0 - torch.sign(torch.relu(ties.cumsum(1) - room)))
     descending = torch.arange(x.shape[1], 0, -1, device=x.device).to(x.dtype)  # D, ..., 1: distinct keys
-    positions = torch.topk(keep.to(x.dtype) * descending, k, 1).indices
+    positions = torch.topk((keep * descending).to(torch.int32), k, 1, sorted=False).indices
     return x.gather(1, positions), positions
 
 
@@ -65,6 +70,10 @@ def _splice(gm: fx.GraphModule, node: fx.Node, fn, inputs: list[fx.Node]) -> Non
     examples = [torch.zeros(i.meta["val"].shape, dtype=i.meta["val"].dtype) for i in inputs]
     sub = make_fx(fn)(*examples)
     placeholders = [n for n in sub.graph.nodes if n.op == "placeholder"]
+    for constant in (n for n in sub.graph.nodes if n.op == "get_attr"):  # tensor constants move into ``gm``
+        name = next(f"_spliced{i}" for i in range(len(gm.graph.nodes) + 1) if not hasattr(gm, f"_spliced{i}"))
+        setattr(gm, name, getattr(sub, constant.target))
+        constant.target = name
     with gm.graph.inserting_before(node):
         outputs = gm.graph.graph_copy(sub.graph, dict(zip(placeholders, inputs, strict=True)))
     if isinstance(outputs, tuple | list):
@@ -76,14 +85,44 @@ def _splice(gm: fx.GraphModule, node: fx.Node, fn, inputs: list[fx.Node]) -> Non
     gm.graph.erase_node(node)
 
 
+def _filled(one: Tensor, shape: list[int]) -> Tensor:
+    return torch.zeros(shape, dtype=one.dtype) + one
+
+
+def _widened(narrow: Tensor, offset: int) -> Tensor:
+    return narrow.to(torch.int64) + offset
+
+
+def _int_offset(node: fx.Node) -> tuple[fx.Node, int] | None:
+    """``(x, c)`` when ``node`` is ``x.to(int32) + c`` for an int16 ``x`` (``sap._widen``)."""
+    if node.op != "call_function" or node.target != torch.ops.aten.add.Tensor or len(node.users) != 1:
+        return None
+    cast, offset = node.args
+    if not isinstance(offset, int) or cast.op != "call_function" or cast.target != torch.ops.aten._to_copy.default:
+        return None
+    source = cast.args[0]
+    return (source, offset) if source.meta["val"].dtype == torch.int16 else None
+
+
 def _portable(gm: fx.GraphModule) -> fx.GraphModule:
     """Ops rewritten for the portable kernels: every unsorted top-k (SAP's selections; the other
-    top-ks are sorted, on distinct keys) as ``positional_topk``, and ``col2im`` (whose decomposition
-    pads by negative amounts, which ExecuTorch rejects) by slicing."""
+    top-ks are sorted, on distinct keys) as ``positional_topk``; ``col2im`` (whose decomposition
+    pads by negative amounts, which ExecuTorch rejects) by slicing; one-element tensors expanded to
+    a full-size one (``sap.filled``) as ``zeros + element`` (the portable ``expand_copy`` copies
+    element by element, ``full`` fills and ``add`` broadcasts about 10x faster); and int16 positions
+    widened to int64 in one cast instead of two."""
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
             continue
-        if node.target == torch.ops.aten.topk.default:
+        value = node.meta.get("val")
+        if node.target == torch.ops.aten.expand.default and node.args[0].meta["val"].numel() == 1:
+            if value.dtype.is_floating_point:
+                _splice(gm, node, _bind(_filled, list(value.shape)), [node.args[0]])
+        elif node.target == torch.ops.aten._to_copy.default and value.dtype == torch.int64:
+            widening = _int_offset(node.args[0])
+            if widening is not None:
+                _splice(gm, node, _bind(_widened, widening[1]), [widening[0]])
+        elif node.target == torch.ops.aten.topk.default:
             x, k, dim, largest, is_sorted = (list(node.args) + [-1, True, True][len(node.args) - 2:])[:5]
             if not is_sorted and largest and dim in (1, -1) and x.meta["val"].dim() == 2:
                 _splice(gm, node, _bind(positional_topk, k), [x])
@@ -92,16 +131,16 @@ def _portable(gm: fx.GraphModule) -> fx.GraphModule:
             square = kernel[0] == kernel[1] and padding[0] == padding[1] and stride[0] == stride[1]
             if list(dilation) == [1, 1] and square:
                 _splice(gm, node, _bind(_col2im, size, kernel[0], padding[0], stride[0]), [cols])
+    gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm
 
 
 def _col2im(cols: Tensor, size: list[int], k: int, padding: int, stride: int) -> Tensor:
     n, ckk, length = cols.shape
-    ho = (size[0] + 2 * padding - k) // stride + 1
-    wo = length // ho
-    shape = [n, ckk // (k * k), *size]
-    return sap.col2im(cols.transpose(1, 2).reshape(n * length, -1, k * k), shape, k, stride, padding, (ho, wo))
+    c = ckk // (k * k)
+    entries = cols.reshape(n, c, k * k, length).permute(0, 3, 2, 1)  # (N, L, k*k, C), as ``sap.im2col`` orders them
+    return sap.col2im(entries, [n, c, *size], k, stride, padding)
 
 
 class _Placed:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -136,7 +137,7 @@ class Compressed:
         the kept positions and scattered back, with no dense mask (and no ``Where``, which ONNX
         Runtime computes through two full-size temporaries)."""
         if self.encoding == "dense" or 4 * math.prod(self.shape) <= _SMALL:
-            return grad * (self.dense() > 0).to(grad.dtype)
+            return grad * torch.sign(self.dense())  # the input is a ReLU output: its sign is the > 0 mask
         values, positions = self.kept()
         n, d = self.shape[0], math.prod(self.shape[1:])
         index = positions.long()
@@ -364,47 +365,55 @@ class SapRelu(torch.autograd.Function):
         return Compressed(*ctx.meta, tuple(ctx.saved_tensors)).where_positive(grad), None, None, None
 
 
-def im2col(x: Tensor, k: int, stride: int, padding: int) -> Tensor:
-    """(N, C, H, W) -> (N*Ho*Wo, C, k*k): the k*k shifted strided views, by slicing only."""
-    n, c, h, w = x.shape
+def _patch_index(h: int, w: int, k: int, stride: int, padding: int) -> np.ndarray:
+    """For every output pixel and kernel offset, (Ho, Wo, k, k) in that order, the input pixel it
+    reads (flat, row-major) or ``h * w``, the index of an appended zero row, where it reads padding."""
     ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    xp = F.pad(x, (padding, padding, padding, padding))
-    views = [xp[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
-             for i in range(k) for j in range(k)]  # fmt: skip
-    # stacked on a leading axis: ExecuTorch's portable cat copies one element at a time when stacking on the last
-    return torch.stack(views, dim=2).permute(0, 3, 4, 1, 2).reshape(n * ho * wo, c, k * k)
+    rows = (np.arange(ho) * stride)[:, None, None, None] + np.arange(k)[None, None, :, None] - padding
+    cols = (np.arange(wo) * stride)[None, :, None, None] + np.arange(k)[None, None, None, :] - padding
+    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+    return np.where(inside, rows * w + cols, h * w).reshape(-1)
 
 
-def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int, out_hw: tuple[int, int]) -> Tensor:
-    """Adjoint of ``im2col``: every view's gradient placed back (strided) and summed."""
+def _with_zero_row(rows: Tensor) -> Tensor:
+    """(N, L, C) -> (N, L + 1, C), the last row zero."""
+    n, _, c = rows.shape
+    return torch.cat([rows, filled(rows, [n, 1, c])], 1)
+
+
+def im2col(x: Tensor, k: int, stride: int, padding: int) -> Tensor:
+    """(N, C, H, W) -> (N*Ho*Wo, k*k, C): the input made channels-last, a zero row appended for the
+    padding, and every patch gathered by one ``index_select`` of whole rows (C contiguous values:
+    a block copy each in ExecuTorch's kernel, where slicing, padding and stacking copy element by element)."""
+    n, c, h, w = x.shape
+    index = torch.from_numpy(_patch_index(h, w, k, stride, padding))
+    # transposed before the reshape: ONNX Runtime 1.19's ReshapeFusion breaks a Reshape that reads the
+    # ordering edge's (``after``) Reshape
+    rows = _with_zero_row(x.permute(0, 2, 3, 1).reshape(n, h * w, c))  # (N, H*W + 1, C)
+    return rows.index_select(1, index).reshape(index.numel() // (k * k) * n, k * k, c)
+
+
+def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
+    """Adjoint of ``im2col``: for every input pixel, the patch entries that read it (up to k*k, the
+    rest pointing at a zero row) gathered by one ``index_select`` and summed."""
     n, c, h, w = shape
-    ho, wo = out_hw
-    parts = cols.reshape(n, ho, wo, c, k * k).permute(0, 3, 4, 1, 2)  # (N, C, k*k, Ho, Wo)
-    hp, wp = h + 2 * padding, w + 2 * padding
-    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
-    total = None
-    for index in range(k * k):
-        i, j = divmod(index, k)
-        part = _dilate(parts[:, :, index], stride)[:, :, :span_h, :span_w]
-        placed = F.pad(part, (j, wp - j - span_w, i, hp - i - span_h))
-        total = placed if total is None else total + placed
-    return total[:, :, padding : padding + h, padding : padding + w]
-
-
-def _dilate(t: Tensor, stride: int) -> Tensor:
-    """Insert stride-1 zeros after every row and column."""
-    if stride == 1:
-        return t
-    n, c, ho, wo = t.shape
-    zeros = filled(t, [n, c, ho, wo])
-    t = torch.stack([t] + [zeros] * (stride - 1), dim=-1).reshape(n, c, ho, wo * stride)
-    zeros = filled(t, [n, c, ho, wo * stride])
-    return torch.stack([t] + [zeros] * (stride - 1), dim=3).reshape(n, c, ho * stride, wo * stride)
+    forward = _patch_index(h, w, k, stride, padding)
+    slots = [[] for _ in range(h * w + 1)]
+    for slot, pixel in enumerate(forward.tolist()):
+        slots[pixel].append(slot)
+    readers = max(len(s) for s in slots[: h * w])
+    reverse = np.full((h * w, readers), forward.size)  # the appended zero row
+    for pixel in range(h * w):
+        reverse[pixel, : len(slots[pixel])] = slots[pixel]
+    entries = _with_zero_row(cols.reshape(n, forward.size, c))  # (N, Ho*Wo*k*k + 1, C)
+    gathered = entries.index_select(1, torch.from_numpy(reverse.reshape(-1))).reshape(n, h * w, readers, c)
+    return gathered.sum(2).transpose(1, 2).reshape(n, c, h, w)
 
 
 class Im2colConv:
-    """conv2d as im2col by slicing + ``mm`` (groups 1) or multiply-sum (depthwise): ExecuTorch runs
-    these with optimized kernels, while its portable convolution kernels are very slow."""
+    """conv2d as im2col by ``index_select`` + ``mm`` (groups 1) or multiply-sum (depthwise):
+    ExecuTorch runs these with fast kernels, while its portable convolution kernels are very slow.
+    Columns are ordered (kernel offset, channel), so the weight is used as (Cout, kh, kw, Cin)."""
 
     @staticmethod
     def supports(weight_shape: list[int], groups: int) -> bool:
@@ -413,11 +422,11 @@ class Im2colConv:
     @staticmethod
     def forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int, groups: int) -> Tensor:
         n, k, cout = x.shape[0], weight.shape[-1], weight.shape[0]
-        cols = im2col(x, k, stride, padding)  # (N*Ho*Wo, C, k*k)
+        cols = im2col(x, k, stride, padding)  # (N*Ho*Wo, k*k, C)
         if groups == 1:
-            out = torch.mm(cols.reshape(cols.shape[0], -1), weight.reshape(cout, -1).transpose(0, 1))
+            out = torch.mm(cols.reshape(cols.shape[0], -1), weight.permute(2, 3, 1, 0).reshape(-1, cout))
         else:
-            out = (cols * weight.reshape(cout, k * k)).sum(-1)
+            out = (cols * weight.reshape(cout, k * k).transpose(0, 1)).sum(1)
         out = out + bias if bias is not None else out
         ho = (x.shape[2] + 2 * padding - k) // stride + 1
         return out.reshape(n, ho, -1, cout).permute(0, 3, 1, 2)
@@ -425,14 +434,15 @@ class Im2colConv:
     @staticmethod
     def backward(grad: Tensor, x_hat: Tensor, weight: Tensor, x_shape: list[int], stride: int, padding: int,
                  groups: int, need_input: bool) -> tuple[Tensor | None, Tensor]:  # fmt: skip
-        cout, k = weight.shape[0], weight.shape[-1]
+        cout, cin, k = weight.shape[0], weight.shape[1], weight.shape[-1]
         g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
         cols = im2col(x_hat, k, stride, padding)
         if groups == 1:
-            gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1)).reshape(weight.shape)
-            gcols = torch.mm(g, weight.reshape(cout, -1)) if need_input else None
+            gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1)).reshape(cout, k, k, cin)
+            gw = gw.permute(0, 3, 1, 2)
+            gcols = torch.mm(g, weight.permute(0, 2, 3, 1).reshape(cout, -1)) if need_input else None
         else:
-            gw = (g.unsqueeze(-1) * cols).sum(0).reshape(weight.shape)
-            gcols = g.unsqueeze(-1) * weight.reshape(cout, k * k) if need_input else None
-        gx = col2im(gcols, x_shape, k, stride, padding, tuple(grad.shape[2:])) if need_input else None
+            gw = (g.unsqueeze(1) * cols).sum(0).transpose(0, 1).reshape(weight.shape)
+            gcols = g.unsqueeze(1) * weight.reshape(cout, k * k).transpose(0, 1) if need_input else None
+        gx = col2im(gcols, x_shape, k, stride, padding) if need_input else None
         return gx, gw
