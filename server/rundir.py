@@ -57,6 +57,13 @@ class RunDirectory:
     def finished(self) -> bool:
         return (self.path / "report.md").is_file()
 
+    def final_row(self) -> dict:
+        """The last round's metrics: from memory, or from ``metrics.csv`` for a run finished earlier."""
+        if self.rows:
+            return self.rows[-1]
+        with open(self.path / "metrics.csv", newline="") as handle:
+            return list(csv.DictReader(handle))[-1]
+
     def restore(self, rows: list[dict]) -> None:
         """Start over from ``rows`` (a checkpoint's): ``metrics.csv`` holds exactly them."""
         self.rows = list(rows)

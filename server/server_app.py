@@ -13,7 +13,6 @@ logged with the reason. Records and keys: ``docs/protocol.md``; operations: ``do
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass, field
@@ -138,8 +137,7 @@ class Federation:
                 self.round(round_phase(self.config, round_num))
                 checkpoint.save(self.rundir.path, checkpoint.Checkpoint.of(round_num + 1, self.model, self.rundir.rows))
             self.rundir.finish(self.model, self.evaluate_on_clients())
-        with open(self.rundir.path / "metrics.csv", newline="") as handle:
-            final = list(csv.DictReader(handle))[-1]
+        final = self.rundir.final_row()
         print(f"[fedmef] final test accuracy {100 * float(final['accuracy']):.2f} % | run directory {self.rundir.path}",
               flush=True)  # fmt: skip
         results.publish(self.rundir.path)  # the launcher gets the run's files wherever the SuperLink runs

@@ -13,14 +13,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,37 +25,11 @@ import pytest
 
 from server import certs, launch
 
-from .flower_support import free_port
+from .flower_support import free_port, stop_groups, wait_for_port, wait_for_text
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NODES = 3
-
-
-def wait_for(path: Path, text: str, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.is_file() and path.read_text(errors="replace").count(text) >= count:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{text!r} x{count} not seen in {path} within {timeout} s:\n{path.read_text()[-3000:]}")
-
-
-def wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
-
-
-def signal_group(proc: subprocess.Popen, signum: int) -> None:
-    try:
-        os.killpg(proc.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass
@@ -113,17 +83,10 @@ def deployment(tmp_path_factory):
         for node, node_config in enumerate(["partition-id=0 num-partitions=2", "partition-id=1 num-partitions=2",
                                             'partition-id=1 num-partitions=2 backend="executorch"']):  # fmt: skip
             setup.start_supernode(node, node_config)
-        wait_for(tmp_path / "superlink.log", "Activated node_id", NODES, timeout=120)
+        wait_for_text(tmp_path / "superlink.log", "Activated node_id", NODES, timeout=120)
         yield setup
     finally:
-        for proc in procs:
-            signal_group(proc, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-            signal_group(proc, signal.SIGKILL)  # whatever of the group is left
+        stop_groups(procs)
 
 
 def test_three_round_federation_results_reach_the_launcher(deployment, monkeypatch):
@@ -171,4 +134,4 @@ def test_unregistered_supernode_is_refused_until_registered(deployment, monkeypa
                         "--register-supernode", str(deployment.keys / f"supernode-{node}.pub")]) == 0
     assert "registered" in capsys.readouterr().out
     deployment.start_supernode(node, "partition-id=0 num-partitions=2")
-    wait_for(link_log, "Activated node_id", NODES + 1, timeout=120)
+    wait_for_text(link_log, "Activated node_id", NODES + 1, timeout=120)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .loopback_support import wait_until
+from .flower_support import wait_until
 from .test_resume import metric_rows
 
 ROUND_TIMEOUT = 300

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 
-from .loopback_support import wait_until
+from .flower_support import wait_until
 
 ROUNDS = 3
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 
 from server import container, launch
 
-from ..flower_support import free_port
+from ..flower_support import free_port, stop_groups, wait_until
 from .podman import Podman
 
 pytestmark = pytest.mark.skipif(os.environ.get("FEDMEF_CONTAINER_TEST") != "1",
@@ -67,22 +66,6 @@ def image(podman):
     return IMAGE
 
 
-def signal_group(proc: subprocess.Popen, signum: int) -> None:
-    try:
-        os.killpg(proc.pid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def wait_until(check, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(2)
-    raise TimeoutError(f"{what} not within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def superlink(podman, image, tmp_path_factory):
     """The image's default command (TLS + SuperNode authentication), certificates mounted read-only,
@@ -111,7 +94,7 @@ def superlink(podman, image, tmp_path_factory):
                 raise RuntimeError(f"the SuperLink container stopped:\n{podman.run('logs', cid).stderr[-3000:]}")
             return podman.run("healthcheck", "run", cid, check=False).returncode == 0
 
-        wait_until(healthy, "a healthy SuperLink container", timeout=300)
+        wait_until(healthy, 300, "a healthy SuperLink container", interval=2)
         say(f"SuperLink container healthy {time.monotonic() - started:.0f} s after podman run")
         yield cid, f"127.0.0.1:{port}", keys
     finally:
@@ -170,7 +153,7 @@ def test_two_round_federation_against_the_container(podman, superlink, tmp_path)
             logs = podman.run("logs", cid)  # Flower logs to stderr
             return (logs.stdout + logs.stderr).count("Activated node_id")
 
-        wait_until(lambda: activated() >= NODES, "both SuperNodes", timeout=180)
+        wait_until(lambda: activated() >= NODES, 180, "both SuperNodes", interval=2)
 
         results = tmp_path / "results"
         started = time.monotonic()
@@ -187,11 +170,4 @@ def test_two_round_federation_against_the_container(podman, superlink, tmp_path)
         kept = podman("exec", cid, "ls", f"/var/lib/fedmef/runs/{run_dir.name}", "/var/lib/fedmef")
         assert "report.md" in kept and "state.db" in kept
     finally:
-        for proc in procs:
-            signal_group(proc, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-            signal_group(proc, signal.SIGKILL)  # a SuperExec left behind by its SuperNode
+        stop_groups(procs)  # a SuperExec left behind by its SuperNode goes with its group
