@@ -27,8 +27,9 @@ for all.
 
     python benchmarks/memory.py [--models cnn resnet18 mobilenetv2] [--batch 64] [--keep 0.3]
 
-``--et-arena-only`` prints (JSON lines) just the ExecuTorch planned arena of the direct-convolution
-program per row, writing no table: what a change of the memory planner moves.
+``--et-only`` prints (JSON lines) just the ExecuTorch columns per row (both programs' planned arenas
+and the shipped program's heap outside the plan), writing no table: what a change of the ExecuTorch
+lowering moves.
 """
 
 from __future__ import annotations
@@ -186,12 +187,21 @@ def row_key(model: str, flags: dict, args) -> GraphKey:
     return replace(base, layer_nnz=erk_nnz(base.build(), args.density))
 
 
-def et_arena_row(model: str, variant: str, flags: dict, args) -> None:
-    start = time.perf_counter()
-    gm, _, example = traced(row_key(model, flags, args), variant)
-    arena = executorch_backend.planned_arena_bytes(executorch_backend.lower(gm, example))
-    print(json.dumps({"model": model, "variant": variant, "et_arena_MB": round(arena / MB, 2),
-                      "seconds": round(time.perf_counter() - start)}), flush=True)  # fmt: skip
+def et_columns(model: str, key: GraphKey, variant: str, args, shim: Path, work: Path) -> dict:
+    """The ExecuTorch columns of a row: the direct program's planned arena, the im2col program's (what
+    the server ships) and, for ``--et-run`` models, the heap the im2col program's kernels allocate."""
+    row = {}
+    gm, _, example = traced(key, variant)
+    row["et_arena"] = executorch_backend.planned_arena_bytes(executorch_backend.lower(gm, example))
+    gm, names, example = traced(replace(key, conv="im2col"), variant)
+    program = executorch_backend.lower(gm, example)
+    row["et_im2col_arena"] = executorch_backend.planned_arena_bytes(program)
+    if model in args.et_run:
+        pte = work / f"{model}-{variant}.pte"
+        pte.write_bytes(program.buffer)
+        inputs = {name: tensor.numpy() for name, tensor in zip(names, example, strict=True)}
+        row["et_heap"] = measure("et-heap", pte, inputs, shim, work)["peak"]
+    return row
 
 
 def run_row(model: str, variant: str, flags: dict, args, shim: Path, work: Path) -> dict:
@@ -208,15 +218,7 @@ def run_row(model: str, variant: str, flags: dict, args, shim: Path, work: Path)
         rss = measure(kind, onnx_path, inputs, shim, work)
         row.update({f"{kind}_rss_first": rss["first"], f"{kind}_rss": rss["steady"]})
     if model in args.et:  # traced again: the ONNX writer rewrites the graph it is given
-        gm, names, example = traced(key, variant)
-        row["et_arena"] = executorch_backend.planned_arena_bytes(executorch_backend.lower(gm, example))
-        gm, names, example = traced(replace(key, conv="im2col"), variant)
-        program = executorch_backend.lower(gm, example)
-        row["et_im2col_arena"] = executorch_backend.planned_arena_bytes(program)
-        if model in args.et_run:
-            pte = work / f"{model}-{variant}.pte"
-            pte.write_bytes(program.buffer)
-            row["et_heap"] = measure("et-heap", pte, inputs, shim, work)["peak"]
+        row.update(et_columns(model, key, variant, args, shim, work))
     row["build_seconds"] = time.perf_counter() - start
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
@@ -257,7 +259,7 @@ def main() -> None:
     parser.add_argument("--keep", type=float, default=0.3, help="SAP keep fraction (1 - gamma)")
     parser.add_argument("--et", nargs="*", default=["cnn", "resnet18"], help="models to lower to ExecuTorch")
     parser.add_argument("--et-run", nargs="*", default=["cnn", "resnet18"], help="models whose ExecuTorch step is run")
-    parser.add_argument("--et-arena-only", action="store_true", help="print only the ExecuTorch arenas, no table")
+    parser.add_argument("--et-only", action="store_true", help="only the ExecuTorch columns, printed as JSON rows")
     parser.add_argument("--out", default=str(HERE / "results" / "memory.md"))
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,10 +267,16 @@ def main() -> None:
         return measure_child(*args.child)
     torch.set_num_threads(1)
     chosen = {v: f for v, f in variants(args.keep).items() if not args.variants or v in args.variants}
-    if args.et_arena_only:
-        for model in args.models:
-            for variant, flags in chosen.items():
-                et_arena_row(model, variant, flags, args)
+    if args.et_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            shim = build_shim(Path(tmp))
+            for model in args.models:
+                for variant, flags in chosen.items():
+                    start = time.perf_counter()
+                    row = et_columns(model, row_key(model, flags, args), variant, args, shim, Path(tmp))
+                    row = {name: round(value / MB, 2) for name, value in row.items()}
+                    print(json.dumps({"model": model, "variant": variant, **row,
+                                      "seconds": round(time.perf_counter() - start)}), flush=True)  # fmt: skip
         return
     import onnxruntime
 

@@ -309,13 +309,15 @@ class SapConv(torch.autograd.Function):
                 im2col=False):  # fmt: skip
         saved = pre if pre is not None else Compressed.of(x.detach(), encoding, keep)
         x = saved.after(x)
-        dense = weight if positions is None else scatter_weight(weight, positions, shape, x)
-        im2col = im2col and Im2colConv.supports(list(dense.shape), groups)
+        weight_shape = list(weight.shape) if positions is None else shape
+        im2col = im2col and Im2colConv.supports(weight_shape, groups)
         ctx.meta = (saved.encoding, saved.shape, stride, padding, groups, bias is not None, shape, im2col)
         packed = () if positions is None else (positions,)
         ctx.save_for_backward(weight, *packed, *saved.tensors)
         if im2col:
-            return Im2colConv.forward(x, dense, bias, stride, padding, groups)
+            matrix = Im2colConv.matrix(weight, positions, weight_shape, groups, x)
+            return Im2colConv.forward(x, matrix, bias, weight_shape[-1], stride, padding, groups)
+        dense = weight if positions is None else scatter_weight(weight, positions, shape, x)
         return F.conv2d(x, dense, bias, stride, padding, 1, groups)
 
     @staticmethod
@@ -326,11 +328,16 @@ class SapConv(torch.autograd.Function):
         saved = Compressed(encoding, x_shape, tuple(tensors))
         weight_shape = shape if positions is not None else list(weight.shape)
         if im2col:
-            dense = weight if positions is None else scatter_weight(weight, positions, shape, grad, backward=True)
-            args = (stride, padding, groups, ctx.needs_input_grad[0])
-            gx, gw = Im2colConv.backward(grad, saved.dense(), dense, x_shape, *args)
-            if positions is not None:
-                gw = gw.reshape(-1).gather(0, positions.long())
+            # positions (if packed) in the backward matrix's layout: for the rebuild and the gradient's gather
+            order = Im2colConv.order(groups, backward=True)
+            moved = None if positions is None else permuted_positions(positions, weight_shape, order)
+            matrix = Im2colConv.matrix(weight, moved, weight_shape, groups, grad, backward=True, moved=True)
+            args = (weight_shape[-1], stride, padding, groups, ctx.needs_input_grad[0])
+            gx, gw = Im2colConv.backward(grad, saved.dense(), matrix, x_shape, *args)
+            if positions is None:
+                gw = gw.reshape([weight_shape[d] for d in order]).permute(_inverse(order))
+            else:
+                gw = gw.reshape(-1).gather(0, moved.long())
         else:
             # SAP: the weight gradient first, so its (decompressed, transposed) operands are freed before
             # the input gradient exists; a dense saved input is alive anyway, so the runtime's order stays
@@ -410,39 +417,82 @@ def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) ->
     return gathered.sum(2).transpose(1, 2).reshape(n, c, h, w)
 
 
+def _inverse(order: list[int]) -> list[int]:
+    return sorted(range(len(order)), key=order.__getitem__)
+
+
+def permuted_positions(positions: Tensor, shape: list[int], order: list[int]) -> Tensor:
+    """Flat positions of elements of a C-order tensor of ``shape`` -> their flat positions in
+    ``tensor.permute(order)``: a packed weight is scattered straight into a permuted layout (a few
+    integer ops on the active positions instead of a copy of the dense weight)."""
+    source = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+    permuted = [shape[d] for d in order]
+    target = [math.prod(permuted[j + 1:]) for j in range(len(order))]
+    out, rest = None, positions
+    for d, size in enumerate(shape):
+        if size == 1:
+            continue
+        coord = torch.div(rest, source[d], rounding_mode="trunc") if source[d] > 1 else rest
+        if source[d] > 1:
+            rest = rest - coord * source[d]
+        term = coord * target[order.index(d)] if target[order.index(d)] > 1 else coord
+        out = term if out is None else out + term
+    return positions * 0 if out is None else out
+
+
 class Im2colConv:
     """conv2d as im2col by ``index_select`` + ``mm`` (groups 1) or multiply-sum (depthwise):
     ExecuTorch runs these with fast kernels, while its portable convolution kernels are very slow.
-    Columns are ordered (kernel offset, channel), so the weight is used as (Cout, kh, kw, Cin)."""
+    Columns are ordered (kernel offset, channel), so the weight is used as a matrix of the weight
+    permuted: (kh, kw, Cin, Cout) in forward, (Cout, kh, kw, Cin) in backward (depthwise: forward's);
+    the weight gradient comes back in the backward matrix's layout."""
 
     @staticmethod
     def supports(weight_shape: list[int], groups: int) -> bool:
         return groups == 1 or weight_shape[1] == 1
 
     @staticmethod
-    def forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int, groups: int) -> Tensor:
-        n, k, cout = x.shape[0], weight.shape[-1], weight.shape[0]
+    def order(groups: int, backward: bool = False) -> list[int]:
+        return [0, 2, 3, 1] if backward and groups == 1 else [2, 3, 1, 0]
+
+    @staticmethod
+    def matrix(weight: Tensor, positions: Tensor | None, shape: list[int], groups: int, like: Tensor,
+               backward: bool = False, moved: bool = False) -> Tensor:  # fmt: skip
+        """The weight as the matrix ``forward``/``backward`` multiply by: the dense ``weight`` permuted,
+        or packed values scattered straight into that layout (``moved``: ``positions`` already are
+        positions in it). ``like``, ``backward``: as for ``scatter_weight``."""
+        order = Im2colConv.order(groups, backward)
+        permuted = [shape[d] for d in order]
+        rows = permuted[0] if backward and groups == 1 else math.prod(permuted[:-1])
+        if positions is None:
+            return weight.permute(order).reshape(rows, -1)
+        moved_positions = positions if moved else permuted_positions(positions, shape, order)
+        return scatter_weight(weight, moved_positions, [rows, math.prod(shape) // rows], like, backward)
+
+    @staticmethod
+    def forward(x: Tensor, matrix: Tensor, bias: Tensor | None, k: int, stride: int, padding: int,
+                groups: int) -> Tensor:  # fmt: skip
+        n, cout = x.shape[0], matrix.shape[-1]
         cols = im2col(x, k, stride, padding)  # (N*Ho*Wo, k*k, C)
         if groups == 1:
-            out = torch.mm(cols.reshape(cols.shape[0], -1), weight.permute(2, 3, 1, 0).reshape(-1, cout))
+            out = torch.mm(cols.reshape(cols.shape[0], -1), matrix)
         else:
-            out = (cols * weight.reshape(cout, k * k).transpose(0, 1)).sum(1)
+            out = (cols * matrix).sum(1)
         out = out + bias if bias is not None else out
         ho = (x.shape[2] + 2 * padding - k) // stride + 1
         return out.reshape(n, ho, -1, cout).permute(0, 3, 1, 2)
 
     @staticmethod
-    def backward(grad: Tensor, x_hat: Tensor, weight: Tensor, x_shape: list[int], stride: int, padding: int,
+    def backward(grad: Tensor, x_hat: Tensor, matrix: Tensor, x_shape: list[int], k: int, stride: int, padding: int,
                  groups: int, need_input: bool) -> tuple[Tensor | None, Tensor]:  # fmt: skip
-        cout, cin, k = weight.shape[0], weight.shape[1], weight.shape[-1]
+        cout = grad.shape[1]
         g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
         cols = im2col(x_hat, k, stride, padding)
         if groups == 1:
-            gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1)).reshape(cout, k, k, cin)
-            gw = gw.permute(0, 3, 1, 2)
-            gcols = torch.mm(g, weight.permute(0, 2, 3, 1).reshape(cout, -1)) if need_input else None
+            gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1))  # (Cout, k*k*Cin)
+            gcols = torch.mm(g, matrix) if need_input else None
         else:
-            gw = (g.unsqueeze(1) * cols).sum(0).transpose(0, 1).reshape(weight.shape)
-            gcols = g.unsqueeze(1) * weight.reshape(cout, k * k).transpose(0, 1) if need_input else None
-        gx = col2im(gcols, x_shape, k, stride, padding) if need_input else None
+            gw = (g.unsqueeze(1) * cols).sum(0)  # (k*k, C)
+            gcols = g.unsqueeze(1) * matrix if need_input else None
+        gx = col2im(gcols.reshape(cols.shape), x_shape, k, stride, padding) if need_input else None
         return gx, gw

@@ -102,10 +102,22 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     gx, gw = torch.autograd.grad(out, [x, w], grad)
     torch.testing.assert_close(weight_grad(x.detach(), grad, list(w.shape), stride, padding, groups), gw)
     torch.testing.assert_close(input_grad(grad, w.detach(), list(x.shape), stride, padding, groups), gx)
-    torch.testing.assert_close(Im2colConv.forward(x.detach(), w.detach(), None, stride, padding, groups), out)
-    ix, iw = Im2colConv.backward(grad, x.detach(), w.detach(), list(x.shape), stride, padding, groups, True)
+    shape, k, like = list(w.shape), w.shape[-1], x.detach()
+    forward = Im2colConv.matrix(w.detach(), None, shape, groups, like)
+    torch.testing.assert_close(Im2colConv.forward(x.detach(), forward, None, k, stride, padding, groups), out)
+    backward = Im2colConv.matrix(w.detach(), None, shape, groups, like, backward=True)
+    ix, iw = Im2colConv.backward(grad, x.detach(), backward, list(x.shape), k, stride, padding, groups, True)
     torch.testing.assert_close(ix, gx)
-    torch.testing.assert_close(iw, gw)
+    order = Im2colConv.order(groups, backward=True)
+    torch.testing.assert_close(iw, gw.permute(order).reshape(iw.shape))
+    # packed: the active values scattered straight into each matrix's layout
+    positions = torch.randperm(w.numel(), generator=gen)[: w.numel() // 3].to(torch.int32)
+    values, active = w.detach().reshape(-1)[positions.long()], torch.zeros(w.numel())
+    active[positions.long()] = 1
+    masked = w.detach() * active.reshape(w.shape)
+    for back in (False, True):
+        packed = Im2colConv.matrix(values, positions, shape, groups, like, backward=back)
+        assert torch.equal(packed, Im2colConv.matrix(masked, None, shape, groups, like, backward=back))
 
 
 def test_packed_standardize_equals_masked_standardize():
