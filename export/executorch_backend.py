@@ -104,17 +104,17 @@ def _int_offset(node: fx.Node) -> tuple[fx.Node, int] | None:
     return (source, offset) if source.meta["val"].dtype == torch.int16 else None
 
 
-def _permuted_back(node: fx.Node) -> fx.Node | None:
-    """``a`` when ``node`` is ``relu(a.permute(p)).permute(q)`` with q undoing p (a channels-last conv
-    output made NCHW, then made channels-last again by the next conv's im2col)."""
-    relu = node.args[0]
-    if relu.op != "call_function" or relu.target != torch.ops.aten.relu.default:
-        return None
-    first = relu.args[0]
+def _permuted_back(node: fx.Node) -> tuple[fx.Node, bool] | None:
+    """``(a, relu)`` when ``node`` is ``a.permute(p).permute(q)`` or ``relu(a.permute(p)).permute(q)``
+    with q undoing p: a channels-last tensor made NCHW and made channels-last again by the next conv
+    (its output for the next conv's im2col; an input gradient for the conv before's backward)."""
+    first, relu = node.args[0], False
+    if first.op == "call_function" and first.target == torch.ops.aten.relu.default:
+        first, relu = first.args[0], True
     if first.op != "call_function" or first.target != torch.ops.aten.permute.default:
         return None
     p, q = list(first.args[1]), list(node.args[1])
-    return first.args[0] if [p[d] for d in q] == list(range(len(q))) else None
+    return (first.args[0], relu) if [p[d] for d in q] == list(range(len(q))) else None
 
 
 def _portable(gm: fx.GraphModule) -> fx.GraphModule:
@@ -123,8 +123,8 @@ def _portable(gm: fx.GraphModule) -> fx.GraphModule:
     pads by negative amounts, which ExecuTorch rejects) by slicing; one-element tensors expanded to
     a full-size one (``sap.filled``) as ``zeros + element`` (the portable ``expand_copy`` copies
     element by element, ``full`` fills and ``add`` broadcasts about 10x faster); int16 positions
-    widened to int64 in one cast instead of two; and a permute that undoes the one before a ReLU
-    dropped (the ReLU runs on the unpermuted tensor: no copy)."""
+    widened to int64 in one cast instead of two; and a permute that undoes the one before it (or
+    before a ReLU, which then runs on the unpermuted tensor) dropped: no copy."""
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
             continue
@@ -136,8 +136,13 @@ def _portable(gm: fx.GraphModule) -> fx.GraphModule:
             widening = _int_offset(node.args[0])
             if widening is not None:
                 _splice(gm, node, _bind(_widened, widening[1]), [widening[0]])
-        elif node.target == torch.ops.aten.permute.default and (source := _permuted_back(node)) is not None:
-            _splice(gm, node, torch.relu, [source])
+        elif node.target == torch.ops.aten.permute.default and (undone := _permuted_back(node)) is not None:
+            source, relu = undone
+            if relu:
+                _splice(gm, node, torch.relu, [source])
+            else:
+                node.replace_all_uses_with(source)
+                gm.graph.erase_node(node)
         elif node.target == torch.ops.aten.topk.default:
             x, k, dim, largest, is_sorted = (list(node.args) + [-1, True, True][len(node.args) - 2:])[:5]
             if not is_sorted and largest and dim in (1, -1) and x.meta["val"].dim() == 2:

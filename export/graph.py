@@ -32,7 +32,7 @@ from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, stan
 from fedmef.models import SkipGain
 
 from .layout import GraphKey, Layout, growth_sizes, layout_of
-from .sap import PackedStandardize, SapConv, SapRelu, filled, scatter_weight
+from .sap import Im2colConv, PackedStandardize, SapConv, SapRelu, filled, scatter_weight
 
 DECOMPOSITIONS = get_decompositions([
     torch.ops.aten.nll_loss_forward, torch.ops.aten.nll_loss_backward,
@@ -66,6 +66,7 @@ class SparseForward(fx.Interpreter):
         super().__init__(fx.GraphModule(model, graph))
         self.model, self.key, self.probes = model, key, probes
         self.fusable = {n for n in graph.nodes if self._fusable(n)}
+        self.mask_in_consumers = {n for n in self.fusable if self._masked_by_consumers(n)}
         # SkipInit gain folded into the conv before it: alpha * conv(x, W) + alpha * b = conv(x, alpha W) + alpha b,
         # so d/d alpha comes from the weight gradient and the conv output is not kept for it
         gains = [n for n in graph.nodes if n.op == "call_module" and isinstance(self.submodules[n.target], SkipGain)]
@@ -80,6 +81,13 @@ class SparseForward(fx.Interpreter):
         sap = [u for u in users if _is_sap_conv(u, self.submodules)]
         others = [u for u in users if u not in sap]
         return bool(sap) and all(self._is_add(u) for u in others)
+
+    def _masked_by_consumers(self, relu: fx.Node) -> bool:
+        """Every consumer of a fused ReLU is an im2col SAP conv: they apply its backward mask (``SapRelu``)."""
+        if self.key.conv != "im2col":
+            return False
+        convs = [self.submodules[u.target] if _is_sap_conv(u, self.submodules) else None for u in relu.users]
+        return all(c is not None and Im2colConv.supports(list(c.weight.shape), c.groups) for c in convs)
 
     def _is_add(self, node: fx.Node) -> bool:
         """An addition, also behind identity shortcuts (``nn.Identity`` modules)."""
@@ -103,7 +111,7 @@ class SparseForward(fx.Interpreter):
         if node in self.fusable:
             holder: list = []
             (z,) = self.map_nodes_to_values(node.args, node)
-            out = SapRelu.apply(z, self.key.encoding, self.key.keep, holder)
+            out = SapRelu.apply(z, self.key.encoding, self.key.keep, holder, node in self.mask_in_consumers)
             self.compressed[node] = holder[0]
             return out
         if node.op == "call_module" and isinstance(self.submodules[node.target], nn.AdaptiveAvgPool2d):

@@ -55,7 +55,7 @@ class GraphKey:
     #: BaE: marked-set inputs, the penalty and the budget-aware learning rate inside the step
     extrusion: bool = False
     penalty: str = "squared"
-    #: convolution form: "direct" (conv ops) or "im2col" (slicing + mm: ExecuTorch's fast kernels,
+    #: convolution form: "direct" (conv ops) or "im2col" (index_select + mm: ExecuTorch's fast kernels,
     #: at the cost of a k*k-times larger transient per conv)
     conv: str = "direct"
 

@@ -76,6 +76,8 @@ class Compressed:
 
     def __init__(self, encoding: str, shape: list[int], tensors: tuple[Tensor, ...], last: tuple[Tensor, ...] = ()):
         self.encoding, self.shape, self.tensors, self.last = encoding, shape, tensors, last or tensors
+        #: a fused ReLU's copy whose consuming (im2col) convs apply the ReLU's backward mask themselves
+        self.relu_in_consumers = False
 
     @staticmethod
     def of(x: Tensor, encoding: str, keep: float, nonneg: bool = False) -> Compressed:
@@ -115,6 +117,19 @@ class Compressed:
         values, positions = self.kept()
         zeros = filled(values, [self.shape[0], math.prod(self.shape[1:])])
         return zeros.scatter(1, positions.long(), values).reshape(self.shape)
+
+    def channels_last(self) -> Tensor:
+        """The decompressed input as rows of channels (N, H*W, C), scattered straight into that layout."""
+        n, c = self.shape[:2]
+        plane = math.prod(self.shape[2:])
+        if self.encoding == "dense":
+            return channels_last(self.tensors[0])
+        values, positions = self.kept()
+        positions = positions.long()  # widened first: ExecuTorch then casts int16 positions once
+        channel = torch.div(positions, plane, rounding_mode="trunc")  # p = ch * plane + i  ->  i * c + ch
+        index = positions * c - channel * (plane * c - 1)
+        zeros = filled(values, [n, c * plane])
+        return zeros.scatter(1, index, values).reshape(n, plane, c)
 
     def dense_transposed(self, like: Tensor) -> Tensor:
         """The decompressed input with batch and channels swapped (C, N, H, W), scattered straight into
@@ -311,7 +326,10 @@ class SapConv(torch.autograd.Function):
         x = saved.after(x)
         weight_shape = list(weight.shape) if positions is None else shape
         im2col = im2col and Im2colConv.supports(weight_shape, groups)
-        ctx.meta = (saved.encoding, saved.shape, stride, padding, groups, bias is not None, shape, im2col)
+        if saved.relu_in_consumers and not im2col:
+            raise ValueError("a ReLU left its backward mask to a consumer that is not an im2col convolution")
+        ctx.meta = (saved.encoding, saved.shape, stride, padding, groups, bias is not None, shape, im2col,
+                    saved.relu_in_consumers)  # fmt: skip
         packed = () if positions is None else (positions,)
         ctx.save_for_backward(weight, *packed, *saved.tensors)
         if im2col:
@@ -322,7 +340,7 @@ class SapConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        encoding, x_shape, stride, padding, groups, has_bias, shape, im2col = ctx.meta
+        encoding, x_shape, stride, padding, groups, has_bias, shape, im2col, relu = ctx.meta
         weight, *tensors = ctx.saved_tensors
         positions = tensors.pop(0) if shape is not None else None
         saved = Compressed(encoding, x_shape, tuple(tensors))
@@ -331,9 +349,10 @@ class SapConv(torch.autograd.Function):
             # positions (if packed) in the backward matrix's layout: for the rebuild and the gradient's gather
             order = Im2colConv.order(groups, backward=True)
             moved = None if positions is None else permuted_positions(positions, weight_shape, order)
-            matrix = Im2colConv.matrix(weight, moved, weight_shape, groups, grad, backward=True, moved=True)
-            args = (weight_shape[-1], stride, padding, groups, ctx.needs_input_grad[0])
-            gx, gw = Im2colConv.backward(grad, saved.dense(), matrix, x_shape, *args)
+            # zeros derived from the packed values, not from ``grad``: ``grad`` is read channels-last only
+            matrix = Im2colConv.matrix(weight, moved, weight_shape, groups, weight, backward=True, moved=True)
+            args = (weight_shape[-1], stride, padding, groups, ctx.needs_input_grad[0], relu)
+            gx, gw, gb = Im2colConv.backward(grad, saved.channels_last(), matrix, x_shape, *args)
             if positions is None:
                 gw = gw.reshape([weight_shape[d] for d in order]).permute(_inverse(order))
             else:
@@ -352,24 +371,32 @@ class SapConv(torch.autograd.Function):
                 later = grad if saved.encoding == "dense" else after(grad, [gw])
                 dense = weight if positions is None else scatter_weight(weight, positions, shape, later, backward=True)
                 gx = input_grad(later, dense, x_shape, stride, padding, groups)
-        gb = grad.sum((0, 2, 3)) if has_bias else None
-        return gx, gw, gb, None, None, None, None, None, None, None, None, None
+            gb = grad.sum((0, 2, 3))
+        return gx, gw, gb if has_bias else None, None, None, None, None, None, None, None, None, None
 
 
 class SapRelu(torch.autograd.Function):
-    """ReLU that saves nothing dense: its backward mask is ``compressed copy > 0``."""
+    """ReLU that saves nothing dense: its backward mask is ``compressed copy > 0``.
+
+    ``in_consumers``: every consumer is an im2col ``SapConv`` of the compressed copy, which applies
+    the mask to its input gradient while that is still channels-last (the mask is elementwise, so
+    masking each consumer's share is masking their sum); this backward passes the gradient through.
+    """
 
     @staticmethod
-    def forward(ctx, z, encoding, keep, holder):
+    def forward(ctx, z, encoding, keep, holder, in_consumers=False):
         y = torch.relu(z)
         holder.append(Compressed.of(y.detach(), encoding, keep, nonneg=True))
-        ctx.save_for_backward(*holder[-1].tensors)
-        ctx.meta = (holder[-1].encoding, holder[-1].shape)
+        holder[-1].relu_in_consumers = in_consumers
+        ctx.save_for_backward(*(() if in_consumers else holder[-1].tensors))
+        ctx.meta = None if in_consumers else (holder[-1].encoding, holder[-1].shape)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        return Compressed(*ctx.meta, tuple(ctx.saved_tensors)).where_positive(grad), None, None, None
+        if ctx.meta is None:
+            return grad, None, None, None, None
+        return Compressed(*ctx.meta, tuple(ctx.saved_tensors)).where_positive(grad), None, None, None, None
 
 
 def _patch_index(h: int, w: int, k: int, stride: int, padding: int) -> np.ndarray:
@@ -388,21 +415,27 @@ def _with_zero_row(rows: Tensor) -> Tensor:
     return torch.cat([rows, filled(rows, [n, 1, c])], 1)
 
 
-def im2col(x: Tensor, k: int, stride: int, padding: int) -> Tensor:
-    """(N, C, H, W) -> (N*Ho*Wo, k*k, C): the input made channels-last, a zero row appended for the
-    padding, and every patch gathered by one ``index_select`` of whole rows (C contiguous values:
-    a block copy each in ExecuTorch's kernel, where slicing, padding and stacking copy element by element)."""
+def channels_last(x: Tensor) -> Tensor:
+    """(N, C, H, W) -> (N, H*W, C)."""
     n, c, h, w = x.shape
-    index = torch.from_numpy(_patch_index(h, w, k, stride, padding))
     # transposed before the reshape: ONNX Runtime 1.19's ReshapeFusion breaks a Reshape that reads the
     # ordering edge's (``after``) Reshape
-    rows = _with_zero_row(x.permute(0, 2, 3, 1).reshape(n, h * w, c))  # (N, H*W + 1, C)
-    return rows.index_select(1, index).reshape(index.numel() // (k * k) * n, k * k, c)
+    return x.permute(0, 2, 3, 1).reshape(n, h * w, c)
 
 
-def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
-    """Adjoint of ``im2col``: for every input pixel, the patch entries that read it (up to k*k, the
-    rest pointing at a zero row) gathered by one ``index_select`` and summed."""
+def im2col(rows: Tensor, size: tuple[int, int], k: int, stride: int, padding: int) -> Tensor:
+    """Rows of channels (N, H*W, C) of an H x W input -> (N*Ho*Wo, k*k, C): a zero row appended for
+    the padding, and every patch gathered by one ``index_select`` of whole rows (C contiguous values:
+    a block copy each in ExecuTorch's kernel, where slicing, padding and stacking copy element by element)."""
+    n, _, c = rows.shape
+    index = torch.from_numpy(_patch_index(*size, k, stride, padding))
+    return _with_zero_row(rows).index_select(1, index).reshape(index.numel() // (k * k) * n, k * k, c)
+
+
+def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int, mask: Tensor | None = None) -> Tensor:
+    """Adjoint of ``im2col`` into an (N, C, H, W) input: for every input pixel, the patch entries that
+    read it (up to k*k, the rest pointing at a zero row) gathered by one ``index_select`` and summed.
+    ``mask`` (N, H*W, C): multiplied in while the result is still channels-last."""
     n, c, h, w = shape
     forward = _patch_index(h, w, k, stride, padding)
     slots = [[] for _ in range(h * w + 1)]
@@ -414,7 +447,8 @@ def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) ->
         reverse[pixel, : len(slots[pixel])] = slots[pixel]
     entries = _with_zero_row(cols.reshape(n, forward.size, c))  # (N, Ho*Wo*k*k + 1, C)
     gathered = entries.index_select(1, torch.from_numpy(reverse.reshape(-1))).reshape(n, h * w, readers, c)
-    return gathered.sum(2).transpose(1, 2).reshape(n, c, h, w)
+    rows = gathered.sum(2) if mask is None else gathered.sum(2) * mask
+    return rows.reshape(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def _inverse(order: list[int]) -> list[int]:
@@ -473,7 +507,7 @@ class Im2colConv:
     def forward(x: Tensor, matrix: Tensor, bias: Tensor | None, k: int, stride: int, padding: int,
                 groups: int) -> Tensor:  # fmt: skip
         n, cout = x.shape[0], matrix.shape[-1]
-        cols = im2col(x, k, stride, padding)  # (N*Ho*Wo, k*k, C)
+        cols = im2col(channels_last(x), x.shape[2:], k, stride, padding)  # (N*Ho*Wo, k*k, C)
         if groups == 1:
             out = torch.mm(cols.reshape(cols.shape[0], -1), matrix)
         else:
@@ -483,16 +517,21 @@ class Im2colConv:
         return out.reshape(n, ho, -1, cout).permute(0, 3, 1, 2)
 
     @staticmethod
-    def backward(grad: Tensor, x_hat: Tensor, matrix: Tensor, x_shape: list[int], k: int, stride: int, padding: int,
-                 groups: int, need_input: bool) -> tuple[Tensor | None, Tensor]:  # fmt: skip
+    def backward(grad: Tensor, rows: Tensor, matrix: Tensor, x_shape: list[int], k: int, stride: int, padding: int,
+                 groups: int, need_input: bool, relu: bool = False) -> tuple[Tensor | None, Tensor, Tensor]:
+        """(input gradient, weight gradient in ``matrix``'s layout, bias gradient) from the saved input
+        as rows of channels (N, H*W, C). ``relu``: the input is a ReLU output whose backward mask
+        (``rows > 0``) is applied here."""
         cout = grad.shape[1]
         g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
-        cols = im2col(x_hat, k, stride, padding)
+        cols = im2col(rows, x_shape[2:], k, stride, padding)
         if groups == 1:
             gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1))  # (Cout, k*k*Cin)
             gcols = torch.mm(g, matrix) if need_input else None
         else:
             gw = (g.unsqueeze(1) * cols).sum(0)  # (k*k, C)
             gcols = g.unsqueeze(1) * matrix if need_input else None
-        gx = col2im(gcols.reshape(cols.shape), x_shape, k, stride, padding) if need_input else None
-        return gx, gw
+        gx = None
+        if need_input:  # a ReLU output's sign is its > 0 mask
+            gx = col2im(gcols.reshape(cols.shape), x_shape, k, stride, padding, torch.sign(rows) if relu else None)
+        return gx, gw, g.sum(0)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from export import onnx_backend
 from export.graph import packed_standardize, trace
 from export.layout import GraphKey, growth_sizes, layout_of
-from export.sap import Compressed, Im2colConv, input_grad, weight_grad
+from export.sap import ENCODINGS, Compressed, Im2colConv, channels_last, input_grad, weight_grad
 from fedmef import protocol as p
 from fedmef import wire
 from fedmef.activation_pruning import standardize
@@ -90,6 +90,10 @@ def test_compressed_encodings_keep_the_top_k_per_sample():
     assert packed[0].tolist() == [1 + 8 + 32, 1]  # positions 0, 3, 5 | 8
     assert values[0].tolist() == [3.0, -4.0, 2.0, 7.0]  # in position order
     assert Compressed.of(x, "int32", keep=1.0).encoding == "dense"
+    images = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))  # scattered channels-last
+    for encoding in ENCODINGS:
+        saved = Compressed.of(images, encoding, keep=0.3)
+        assert torch.equal(saved.channels_last(), channels_last(saved.dense()))
 
 
 @pytest.mark.parametrize("stride,padding,groups", [(1, 1, 1), (2, 1, 1), (2, 0, 1), (1, 1, 4), (2, 1, 4)])
@@ -106,10 +110,17 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     forward = Im2colConv.matrix(w.detach(), None, shape, groups, like)
     torch.testing.assert_close(Im2colConv.forward(x.detach(), forward, None, k, stride, padding, groups), out)
     backward = Im2colConv.matrix(w.detach(), None, shape, groups, like, backward=True)
-    ix, iw = Im2colConv.backward(grad, x.detach(), backward, list(x.shape), k, stride, padding, groups, True)
+    rows = channels_last(x.detach())
+    ix, iw, ib = Im2colConv.backward(grad, rows, backward, list(x.shape), k, stride, padding, groups, True)
     torch.testing.assert_close(ix, gx)
     order = Im2colConv.order(groups, backward=True)
     torch.testing.assert_close(iw, gw.permute(order).reshape(iw.shape))
+    torch.testing.assert_close(ib, grad.sum((0, 2, 3)))
+    # a ReLU output as input: the ReLU's backward mask applied with the input gradient
+    relu = channels_last(x.detach().relu())
+    rx, _, _ = Im2colConv.backward(grad, relu, backward, list(x.shape), k, stride, padding, groups, True, relu=True)
+    full_gx = torch.autograd.grad(F.conv2d(x.relu(), w, None, stride, padding, 1, groups), x, grad)[0]
+    torch.testing.assert_close(rx, full_gx)
     # packed: the active values scattered straight into each matrix's layout
     positions = torch.randperm(w.numel(), generator=gen)[: w.numel() // 3].to(torch.int32)
     values, active = w.detach().reshape(-1)[positions.long()], torch.zeros(w.numel())

@@ -30,6 +30,10 @@ CONFIGS = {
     # convolutions as im2col + mm (the fast form for ExecuTorch); the "norm" penalty
     "cnn-bits-fused": GraphKey("cnn", (1, 8, 8), 10, 16, (), width=8, keep=0.9, encoding="bits", conv="im2col",
                                extrusion=True, penalty="norm"),
+    # what the server ships to ExecuTorch: NSConv, int32 (int16) positions, fused ReLU whose backward mask the
+    # im2col convs apply, packed weights scattered into the im2col layouts; keep 0.9 keeps every positive
+    "cnn-int32-fused": GraphKey("cnn", (1, 8, 8), 10, 16, (), width=8, scaled=True, keep=0.9, conv="im2col",
+                                extrusion=True),
     # reduced BN-free ResNet18: shortcuts, SkipInit gains, strided NSConvs, bit-packed SAP
     "resnet-sap": GraphKey("resnet18", (3, 16, 16), 10, 4, (), width=4, scaled=True, keep=0.5,
                            encoding="bits", fuse_relu=False, extrusion=True),
