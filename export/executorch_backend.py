@@ -89,6 +89,11 @@ def _filled(one: Tensor, shape: list[int]) -> Tensor:
     return torch.zeros(shape, dtype=one.dtype) + one
 
 
+def _numel(node: fx.Node) -> int | None:
+    value = node.meta.get("val")
+    return None if value is None else value.numel()
+
+
 def _widened(narrow: Tensor, offset: int) -> Tensor:
     return narrow.to(torch.int64) + offset
 
@@ -100,8 +105,8 @@ def _int_offset(node: fx.Node) -> tuple[fx.Node, int] | None:
     cast, offset = node.args
     if not isinstance(offset, int) or cast.op != "call_function" or cast.target != torch.ops.aten._to_copy.default:
         return None
-    source = cast.args[0]
-    return (source, offset) if source.meta["val"].dtype == torch.int16 else None
+    value = cast.args[0].meta.get("val")
+    return (cast.args[0], offset) if value is not None and value.dtype == torch.int16 else None
 
 
 def _permuted_back(node: fx.Node) -> tuple[fx.Node, bool] | None:
@@ -128,8 +133,10 @@ def _portable(gm: fx.GraphModule) -> fx.GraphModule:
     for node in list(gm.graph.nodes):
         if node.op != "call_function":
             continue
-        value = node.meta.get("val")
-        if node.target == torch.ops.aten.expand.default and node.args[0].meta["val"].numel() == 1:
+        value = node.meta.get("val")  # absent on nodes a caller added by hand: those are left as they are
+        if value is None:
+            continue
+        if node.target == torch.ops.aten.expand.default and _numel(node.args[0]) == 1:
             if value.dtype.is_floating_point:
                 _splice(gm, node, _bind(_filled, list(value.shape)), [node.args[0]])
         elif node.target == torch.ops.aten._to_copy.default and value.dtype == torch.int64:
