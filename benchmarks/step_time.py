@@ -8,7 +8,9 @@ round. The exported rows run the whole-step graphs through the client's runtime 
 (``python_client.runtimes``), i.e. exactly what a client executes; ONNX Runtime rows list the
 kernels the session runs per step.
 
-    python benchmarks/step_time.py [--model cnn] [--batch 32] [--rounds 20] [--steps 5]
+``--et-profile`` adds ExecuTorch's per-operator times (ETDump) for both exported programs.
+
+    python benchmarks/step_time.py [--model cnn] [--batch 32] [--rounds 20] [--steps 5] [--et-profile 10]
 """
 
 from __future__ import annotations
@@ -64,13 +66,17 @@ def eager_step_timer(model, x, y):
     return step
 
 
+def step_feeds(manifest: Manifest, model, x, y) -> dict[str, np.ndarray]:
+    extra = {p.X: x, p.Y: y, p.LR: 0.01, p.STEP: 0.0, p.STEPS: 1.0, p.BASE_LR: 0.01, p.EXTRUDE: 0.0,
+             p.LAMBDA_RAMP: 1.0, p.LAMBDA_MAX: 0.0, p.WINDOW_OFFSET: 0.0, p.WINDOW_ROUNDS: 1.0}  # fmt: skip
+    return p.pack(manifest, "step", wire.encode_state(model), extra)
+
+
 def graph_stepper(directory: Path, model, x, y, threads: int = 1):
     """A step closure running the exported step graph, carrying its state from one call to the next."""
     manifest = Manifest.load(directory)
     run = open_graph(manifest, "step", directory / manifest.file("step").name, threads)
-    extra = {p.X: x, p.Y: y, p.LR: 0.01, p.STEP: 0.0, p.STEPS: 1.0, p.BASE_LR: 0.01, p.EXTRUDE: 0.0,
-             p.LAMBDA_RAMP: 1.0, p.LAMBDA_MAX: 0.0, p.WINDOW_OFFSET: 0.0, p.WINDOW_ROUNDS: 1.0}  # fmt: skip
-    feeds = p.pack(manifest, "step", wire.encode_state(model), extra)
+    feeds = step_feeds(manifest, model, x, y)
     outputs = manifest.graphs["step"].outputs
 
     def step():
@@ -92,6 +98,45 @@ def ort_kernels(path: Path) -> int:
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
                          disabled_optimizers=["ConstantFolding"])  # fmt: skip
     return len(onnx.load(options.optimized_model_filepath).graph.node)
+
+
+def et_operator_times(directory: Path, model, x, y, steps: int) -> dict[str, tuple[float, int]]:
+    """Per ExecuTorch operator of the step program: (ms per step, calls per step), from an ETDump of
+    ``steps`` steps (each call's median over the steps, summed over the calls)."""
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch_from_buffer
+
+    manifest = Manifest.load(directory)
+    data = (directory / manifest.file("step").name).read_bytes()
+    module = _load_for_executorch_from_buffer(data, enable_etdump=True, debug_buffer_size=0)
+    feeds = step_feeds(manifest, model, x, y)
+    inputs = tuple(torch.from_numpy(np.require(feeds[s.name], requirements="C")) for s in manifest.inputs("step"))
+    for _ in range(steps):
+        module.forward(inputs)
+    dump = directory / "step.etdp"
+    module.write_etdump_result_to_file(str(dump))
+    totals: dict[str, tuple[float, int]] = {}
+    for block in Inspector(etdump_path=str(dump)).event_blocks:
+        for event in block.events:
+            if event.name.startswith("native_call_") and event.perf_data is not None:
+                name = event.name.removeprefix("native_call_").split(".")[0]
+                ms, calls = totals.get(name, (0.0, 0))
+                totals[name] = (ms + statistics.median(event.perf_data.raw), calls + 1)
+    return totals
+
+
+def profile_table(dense: dict, fedmef: dict, rows: int = 10) -> str:
+    names = sorted(set(dense) | set(fedmef), key=lambda n: -max(dense.get(n, (0,))[0], fedmef.get(n, (0,))[0]))
+
+    def cell(times: dict, chosen) -> str:
+        ms, calls = (sum(times[n][i] for n in chosen if n in times) for i in (0, 1))
+        return f"{ms:.2f} ({calls})" if calls else "–"
+
+    lines = ["| operator | ExecuTorch dense ms (calls) | ExecuTorch FedMef ms (calls) |", "|---|---|---|"]
+    lines += [f"| `{n}` | {cell(dense, [n])} | {cell(fedmef, [n])} |" for n in names[:rows]]
+    lines.append(f"| everything else | {cell(dense, names[rows:])} | {cell(fedmef, names[rows:])} |")
+    lines.append(f"| all operators | {cell(dense, names)} | {cell(fedmef, names)} |")
+    return "\n".join(lines) + "\n"
 
 
 def interleaved(steps: dict[str, callable], rounds: int, per_round: int, warmup: int):
@@ -128,6 +173,8 @@ def main() -> None:
     # what the server ships (server/artifacts.py): direct convs for ONNX Runtime, im2col + mm for
     # ExecuTorch (its portable conv kernels are slow)
     parser.add_argument("--et-conv", choices=["direct", "im2col"], default="im2col", help="conv form, ET export")
+    parser.add_argument("--et-profile", type=int, default=10, metavar="STEPS",
+                        help="ETDump per-operator profile of the ExecuTorch programs over STEPS steps (0: none)")
     parser.add_argument("--out", default=str(HERE / "results" / "step_time.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -156,6 +203,13 @@ def main() -> None:
             if runtime == "onnxruntime":
                 kernels[label] = ort_kernels(directory / "step.onnx")
         times, medians, loads = interleaved(steps, args.rounds, args.steps, args.warmup)
+        profile = ""
+        if args.et_profile:
+            dense_ops, fedmef_ops = (et_operator_times(Path(tmp) / f"ExecuTorch-{name}", model, x, y, args.et_profile)
+                                     for name, model in (("dense", dense), ("FedMef", fedmef)))  # fmt: skip
+            profile = (f"\nWhere ExecuTorch's time goes (ETDump, {args.et_profile} steps, each call's median "
+                       f"summed per operator; load {os.getloadavg()[0]:.1f}):\n\n")
+            profile += profile_table(dense_ops, fedmef_ops)
     ref = medians["eager dense"]
     lines = ["| step | ms/step (median) | × eager dense | ORT kernels |", "|---|---|---|---|"]
     for name in steps:
@@ -167,7 +221,7 @@ def main() -> None:
             f"{args.rounds} interleaved rounds of {args.steps} steps per row; convs direct (ORT) / {args.et_conv} "
             f"(ExecuTorch); 1-minute load average over the rounds: {min(loads):.1f}–{max(loads):.1f} "
             f"(median {statistics.median(loads):.1f}) on {os.cpu_count()} cores.\n\n"
-            + "\n".join(lines) + "\n")  # fmt: skip
+            + "\n".join(lines) + "\n" + profile)  # fmt: skip
     print(text)
     Path(args.out).write_text(text)
 
