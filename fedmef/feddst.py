@@ -26,6 +26,9 @@ from fedmef.models import effective_weights, prunable_layers, set_masks, standar
 from fedmef.sparsity import prune_and_grow
 from fedmef.training import growth_signal
 
+#: prefix of the aggregate's per-layer vote shares (server-side only, never on the wire)
+VOTES = "votes/"
+
 
 def readjust(model: nn.Module, x: torch.Tensor, y: torch.Tensor, counts: dict[str, int]) -> None:
     """Client side, in place: prune ``counts[layer]`` weights of smallest magnitude, regrow as many
@@ -73,7 +76,7 @@ def vote_average(updates: list[tuple[p.Arrays, int]], numels: dict[str, int]) ->
         union = votes > 0
         out[p.MASK + name] = p.mask_bits(union)
         out[p.VALUES + name] = (sums[union] / votes[union]).astype(np.float32)
-        out["votes/" + name] = votes[union] / total
+        out[VOTES + name] = votes[union] / total
     for key in [k for k in updates[0][0] if k.startswith(p.DENSE)]:
         out[key] = (sum(a[key].astype(np.float64) * c for a, c in updates) / total).astype(np.float32)
     return out

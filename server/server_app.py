@@ -238,7 +238,7 @@ class Federation:
         targets = {name: int(layer.mask.sum()) for name, layer in self.layers.items()}
         aggregated = feddst.vote_average(updates, {name: layer.mask.numel() for name, layer in self.layers.items()})
         wire.decode_state(self.model, aggregated)
-        feddst.reprune(self.model, p.with_prefix("votes/", aggregated), targets)
+        feddst.reprune(self.model, p.with_prefix(feddst.VOTES, aggregated), targets)
 
     def log(self, phase: RoundPhase, nodes, shipment: Shipment, replies: Replies, pre_adjust: tuple[float, float],
             seconds: float):  # fmt: skip
