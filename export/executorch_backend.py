@@ -168,7 +168,8 @@ def _col2im(cols: Tensor, size: list[int], k: int, padding: int, stride: int) ->
     n, ckk, length = cols.shape
     c = ckk // (k * k)
     entries = cols.reshape(n, c, k * k, length).permute(0, 3, 2, 1)  # (N, L, k*k, C), as ``sap.im2col`` orders them
-    return sap.col2im(entries, [n, c, *size], k, stride, padding)
+    # contiguous, as ``aten.col2im``'s result was when the graph's views after it were traced
+    return sap.col2im(entries, [n, c, *size], k, stride, padding).contiguous()
 
 
 class _Placed:
