@@ -41,20 +41,22 @@ def _drop_ordering_edges(gm: fx.GraphModule) -> fx.GraphModule:
 
 
 def positional_topk(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """The k largest of each row of ``x`` (N, D), ties at the k-th value going to the smaller
-    positions, with no sort kernel: everything above the k-th value t, then the first equal-to-t ones
-    by a running count; their positions come from a top-k on distinct integer keys.
+    """The k largest of each row of ``x`` (N, D), ties at the k-th value t going to the smaller
+    positions, with no sort kernel: a top-k on distinct integer keys that rank everything above t
+    first, then the equal-to-t ones by position (D + D - i above t, D - i equal to t, 0 below).
 
     Indicators are ``sign(relu(a - b))`` on floats, exact (``a - b`` is zero only when ``a == b``):
     ExecuTorch's portable kernels compute them several times faster than a comparison cast to float.
     """
+    d = x.shape[1]
+    if 2 * d > 1 << 24:
+        raise ValueError(f"positional_topk: rows of {d} elements give keys float32 cannot hold exactly")
     threshold = torch.topk(x, k, 1, sorted=False).values.amin(1, keepdim=True)
     above = torch.sign(torch.relu(x - threshold))  # x > t
-    ties = 1.0 - torch.sign(torch.relu(threshold - x)) - above  # x == t
-    room = k - above.sum(1, keepdim=True)  # how many ties to keep
-    keep = above + ties * (1.0 - torch.sign(torch.relu(ties.cumsum(1) - room)))
-    descending = torch.arange(x.shape[1], 0, -1, device=x.device).to(x.dtype)  # D, ..., 1: distinct keys
-    positions = torch.topk((keep * descending).to(torch.int32), k, 1, sorted=False).indices
+    at_least = 1.0 - torch.sign(torch.relu(threshold - x))  # x >= t
+    descending = torch.arange(d, 0, -1, device=x.device).to(x.dtype)  # D, ..., 1: distinct, exact below 2^24
+    keys = (at_least * descending + above * d).to(torch.int32)
+    positions = torch.topk(keys, k, 1, sorted=False).indices
     return x.gather(1, positions), positions
 
 
