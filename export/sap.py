@@ -432,10 +432,10 @@ def im2col(rows: Tensor, size: tuple[int, int], k: int, stride: int, padding: in
     return _with_zero_row(rows).index_select(1, index).reshape(index.numel() // (k * k) * n, k * k, c)
 
 
-def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int, mask: Tensor | None = None) -> Tensor:
-    """Adjoint of ``im2col`` into an (N, C, H, W) input: for every input pixel, the patch entries that
-    read it (up to k*k, the rest pointing at a zero row) gathered by one ``index_select`` and summed.
-    ``mask`` (N, H*W, C): multiplied in while the result is still channels-last."""
+def col2im_rows(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
+    """Adjoint of ``im2col``: rows of channels (N, H*W, C) of the (N, C, H, W) input, every input
+    pixel the sum of the patch entries that read it (up to k*k, the rest pointing at a zero row),
+    gathered by one ``index_select``."""
     n, c, h, w = shape
     forward = _patch_index(h, w, k, stride, padding)
     slots = [[] for _ in range(h * w + 1)]
@@ -447,8 +447,23 @@ def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int, ma
         reverse[pixel, : len(slots[pixel])] = slots[pixel]
     entries = _with_zero_row(cols.reshape(n, forward.size, c))  # (N, Ho*Wo*k*k + 1, C)
     gathered = entries.index_select(1, torch.from_numpy(reverse.reshape(-1))).reshape(n, h * w, readers, c)
-    rows = gathered.sum(2) if mask is None else gathered.sum(2) * mask
-    return rows.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    return gathered.sum(2)
+
+
+def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
+    """``col2im_rows`` as an (N, C, H, W) tensor."""
+    n, c, h, w = shape
+    return col2im_rows(cols, shape, k, stride, padding).reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+#: im2col column matrices are built for this many bytes of samples at a time (at least one sample):
+#: a ResNet's first stage would otherwise hold a k*k-times copy of a whole batch's activations
+_CHUNK = 1 << 24
+
+
+def _sample_chunks(n: int, sample_bytes: int) -> list[tuple[int, int]]:
+    per = max(1, _CHUNK // max(sample_bytes, 1))
+    return [(start, min(start + per, n)) for start in range(0, n, per)]
 
 
 def _inverse(order: list[int]) -> list[int]:
@@ -506,15 +521,21 @@ class Im2colConv:
     @staticmethod
     def forward(x: Tensor, matrix: Tensor, bias: Tensor | None, k: int, stride: int, padding: int,
                 groups: int) -> Tensor:  # fmt: skip
-        n, cout = x.shape[0], matrix.shape[-1]
-        cols = im2col(channels_last(x), x.shape[2:], k, stride, padding)  # (N*Ho*Wo, k*k, C)
-        if groups == 1:
-            out = torch.mm(cols.reshape(cols.shape[0], -1), matrix)
-        else:
-            out = (cols * matrix).sum(1)
+        n, c, h, w = x.shape
+        cout = matrix.shape[-1]
+        ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+        rows = channels_last(x)
+        chunks = _sample_chunks(n, 4 * ho * wo * k * k * c)
+        outs = []
+        for start, stop in chunks:
+            cols = im2col(rows if len(chunks) == 1 else rows[start:stop], (h, w), k, stride, padding)
+            if groups == 1:
+                outs.append(torch.mm(cols.reshape(cols.shape[0], -1), matrix))  # (chunk*Ho*Wo, Cout)
+            else:
+                outs.append((cols * matrix).sum(1))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
         out = out + bias if bias is not None else out
-        ho = (x.shape[2] + 2 * padding - k) // stride + 1
-        return out.reshape(n, ho, -1, cout).permute(0, 3, 1, 2)
+        return out.reshape(n, ho, wo, cout).permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(grad: Tensor, rows: Tensor, matrix: Tensor, x_shape: list[int], k: int, stride: int, padding: int,
@@ -522,16 +543,27 @@ class Im2colConv:
         """(input gradient, weight gradient in ``matrix``'s layout, bias gradient) from the saved input
         as rows of channels (N, H*W, C). ``relu``: the input is a ReLU output whose backward mask
         (``rows > 0``) is applied here."""
-        cout = grad.shape[1]
+        n, c, h, w = x_shape
+        cout, ho, wo = grad.shape[1:]
         g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
-        cols = im2col(rows, x_shape[2:], k, stride, padding)
-        if groups == 1:
-            gw = torch.mm(g.transpose(0, 1), cols.reshape(cols.shape[0], -1))  # (Cout, k*k*Cin)
-            gcols = torch.mm(g, matrix) if need_input else None
-        else:
-            gw = (g.unsqueeze(1) * cols).sum(0)  # (k*k, C)
-            gcols = g.unsqueeze(1) * matrix if need_input else None
+        chunks = _sample_chunks(n, 4 * ho * wo * k * k * c)
+        gw, parts = None, []
+        for start, stop in chunks:
+            whole = len(chunks) == 1
+            cols = im2col(rows if whole else rows[start:stop], (h, w), k, stride, padding)
+            gc = g if whole else g[start * ho * wo : stop * ho * wo]
+            if groups == 1:
+                part = torch.mm(gc.transpose(0, 1), cols.reshape(cols.shape[0], -1))  # (Cout, k*k*Cin)
+                gcols = torch.mm(gc, matrix) if need_input else None
+            else:
+                part = (gc.unsqueeze(1) * cols).sum(0)  # (k*k, C)
+                gcols = gc.unsqueeze(1) * matrix if need_input else None
+            gw = part if gw is None else gw + part
+            if need_input:
+                parts.append(col2im_rows(gcols, [stop - start, c, h, w], k, stride, padding))
         gx = None
-        if need_input:  # a ReLU output's sign is its > 0 mask
-            gx = col2im(gcols.reshape(cols.shape), x_shape, k, stride, padding, torch.sign(rows) if relu else None)
+        if need_input:
+            gx = parts[0] if len(parts) == 1 else torch.cat(parts, 0)  # (N, H*W, C)
+            gx = gx * torch.sign(rows) if relu else gx  # a ReLU output's sign is its > 0 mask
+            gx = gx.reshape(n, h, w, c).permute(0, 3, 1, 2)
         return gx, gw, g.sum(0)

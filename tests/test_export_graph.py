@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from export import onnx_backend
+from export import onnx_backend, sap
 from export.graph import packed_standardize, trace
 from export.layout import GraphKey, growth_sizes, layout_of
 from export.sap import ENCODINGS, Compressed, Im2colConv, channels_last, input_grad, weight_grad
@@ -129,6 +129,25 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     for back in (False, True):
         packed = Im2colConv.matrix(values, positions, shape, groups, like, backward=back)
         assert torch.equal(packed, Im2colConv.matrix(masked, None, shape, groups, like, backward=back))
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_im2col_conv_in_sample_chunks_matches_autograd(groups, monkeypatch):
+    monkeypatch.setattr(sap, "_CHUNK", 1)  # one sample at a time
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 4, 6, 6, generator=gen, requires_grad=True)
+    w = torch.randn(8 if groups == 1 else 4, 4 // groups, 3, 3, generator=gen, requires_grad=True)
+    out = F.conv2d(x.relu(), w, None, 2, 1, 1, groups)
+    grad = torch.randn(out.shape, generator=gen)
+    gx, gw = torch.autograd.grad(out, [x, w], grad)
+    shape, like = list(w.shape), x.detach()
+    forward = Im2colConv.matrix(w.detach(), None, shape, groups, like)
+    torch.testing.assert_close(Im2colConv.forward(x.detach().relu(), forward, None, 3, 2, 1, groups), out)
+    backward = Im2colConv.matrix(w.detach(), None, shape, groups, like, backward=True)
+    rows = channels_last(x.detach().relu())
+    ix, iw, _ = Im2colConv.backward(grad, rows, backward, list(x.shape), 3, 2, 1, groups, True, relu=True)
+    torch.testing.assert_close(ix, gx)
+    torch.testing.assert_close(iw, gw.permute(Im2colConv.order(groups, backward=True)).reshape(iw.shape))
 
 
 def test_packed_standardize_equals_masked_standardize():
