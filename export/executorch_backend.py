@@ -25,7 +25,7 @@ from executorch.exir.passes import MemoryPlanningPass
 from torch import Tensor, fx
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from . import sap
+from . import im2col
 
 EXTENSION = ".pte"
 
@@ -169,9 +169,9 @@ def _portable(gm: fx.GraphModule) -> fx.GraphModule:
 def _col2im(cols: Tensor, size: list[int], k: int, padding: int, stride: int) -> Tensor:
     n, ckk, length = cols.shape
     c = ckk // (k * k)
-    entries = cols.reshape(n, c, k * k, length).permute(0, 3, 2, 1)  # (N, L, k*k, C), as ``sap.im2col`` orders them
+    entries = cols.reshape(n, c, k * k, length).permute(0, 3, 2, 1)  # (N, L, k*k, C), as ``im2col.im2col`` orders them
     # contiguous, as ``aten.col2im``'s result was when the graph's views after it were traced
-    return sap.col2im(entries, [n, c, *size], k, stride, padding).contiguous()
+    return im2col.col2im(entries, [n, c, *size], k, stride, padding).contiguous()
 
 
 class _Placed:

@@ -31,8 +31,9 @@ from fedmef import protocol as p
 from fedmef.activation_pruning import MaskedConv2d, MaskedLinear, Prunable, standardize
 from fedmef.models import SkipGain
 
+from .im2col import Im2colConv
 from .layout import GraphKey, Layout, growth_sizes, layout_of
-from .sap import Im2colConv, PackedStandardize, SapConv, SapRelu, filled, scatter_weight
+from .sap import PackedStandardize, SapConv, SapRelu, filled, scatter_weight
 
 DECOMPOSITIONS = get_decompositions([
     torch.ops.aten.nll_loss_forward, torch.ops.aten.nll_loss_backward,

@@ -14,18 +14,21 @@ What is saved for backward is an :class:`Encoding` of the input: ``dense`` (plai
 position order + a 1-bit-per-element keep mask). ``SapRelu`` fuses a ReLU whose output only feeds
 SAP convs: its backward mask is taken from the compressed copy (exact whenever every positive
 activation is kept, an approximation otherwise) so the dense ReLU output is not kept alive.
+Graphs for ExecuTorch write convolutions as im2col + ``mm`` (``export.im2col``; ``im2col_matrix``
+here scatters packed weights straight into its layouts).
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from fedmef.activation_pruning import kept_count
+
+from .im2col import Im2colConv, channels_last, inverse_order, permuted_positions
 
 ENCODINGS = ("dense", "int32", "bits")
 
@@ -333,7 +336,7 @@ class SapConv(torch.autograd.Function):
         packed = () if positions is None else (positions,)
         ctx.save_for_backward(weight, *packed, *saved.tensors)
         if im2col:
-            matrix = Im2colConv.matrix(weight, positions, weight_shape, groups, x)
+            matrix = im2col_matrix(weight, positions, weight_shape, groups, x)
             return Im2colConv.forward(x, matrix, bias, weight_shape[-1], stride, padding, groups)
         dense = weight if positions is None else scatter_weight(weight, positions, shape, x)
         return F.conv2d(x, dense, bias, stride, padding, 1, groups)
@@ -350,11 +353,11 @@ class SapConv(torch.autograd.Function):
             order = Im2colConv.order(groups, backward=True)
             moved = None if positions is None else permuted_positions(positions, weight_shape, order)
             # zeros derived from the packed values, not from ``grad``: ``grad`` is read channels-last only
-            matrix = Im2colConv.matrix(weight, moved, weight_shape, groups, weight, backward=True, moved=True)
+            matrix = im2col_matrix(weight, moved, weight_shape, groups, weight, backward=True, moved=True)
             args = (weight_shape[-1], stride, padding, groups, ctx.needs_input_grad[0], relu)
             gx, gw, gb = Im2colConv.backward(grad, saved.channels_last(), matrix, x_shape, *args)
             if positions is None:
-                gw = gw.reshape([weight_shape[d] for d in order]).permute(_inverse(order))
+                gw = gw.reshape([weight_shape[d] for d in order]).permute(inverse_order(order))
             else:
                 gw = gw.reshape(-1).gather(0, moved.long())
         else:
@@ -399,171 +402,15 @@ class SapRelu(torch.autograd.Function):
         return Compressed(*ctx.meta, tuple(ctx.saved_tensors)).where_positive(grad), None, None, None, None
 
 
-def _patch_index(h: int, w: int, k: int, stride: int, padding: int) -> np.ndarray:
-    """For every output pixel and kernel offset, (Ho, Wo, k, k) in that order, the input pixel it
-    reads (flat, row-major) or ``h * w``, the index of an appended zero row, where it reads padding."""
-    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    rows = (np.arange(ho) * stride)[:, None, None, None] + np.arange(k)[None, None, :, None] - padding
-    cols = (np.arange(wo) * stride)[None, :, None, None] + np.arange(k)[None, None, None, :] - padding
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    return np.where(inside, rows * w + cols, h * w).reshape(-1)
-
-
-def _with_zero_row(rows: Tensor) -> Tensor:
-    """(N, L, C) -> (N, L + 1, C), the last row zero."""
-    n, _, c = rows.shape
-    return torch.cat([rows, filled(rows, [n, 1, c])], 1)
-
-
-def channels_last(x: Tensor) -> Tensor:
-    """(N, C, H, W) -> (N, H*W, C)."""
-    n, c, h, w = x.shape
-    # transposed before the reshape: ONNX Runtime 1.19's ReshapeFusion breaks a Reshape that reads the
-    # ordering edge's (``after``) Reshape
-    return x.permute(0, 2, 3, 1).reshape(n, h * w, c)
-
-
-def im2col(rows: Tensor, size: tuple[int, int], k: int, stride: int, padding: int) -> Tensor:
-    """Rows of channels (N, H*W, C) of an H x W input -> (N*Ho*Wo, k*k, C): a zero row appended for
-    the padding, and every patch gathered by one ``index_select`` of whole rows (C contiguous values:
-    a block copy each in ExecuTorch's kernel, where slicing, padding and stacking copy element by element)."""
-    n, _, c = rows.shape
-    index = torch.from_numpy(_patch_index(*size, k, stride, padding))
-    return _with_zero_row(rows).index_select(1, index).reshape(index.numel() // (k * k) * n, k * k, c)
-
-
-def col2im_rows(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
-    """Adjoint of ``im2col``: rows of channels (N, H*W, C) of the (N, C, H, W) input, every input
-    pixel the sum of the patch entries that read it (up to k*k, the rest pointing at a zero row),
-    gathered by one ``index_select``."""
-    n, c, h, w = shape
-    forward = _patch_index(h, w, k, stride, padding)
-    slots = [[] for _ in range(h * w + 1)]
-    for slot, pixel in enumerate(forward.tolist()):
-        slots[pixel].append(slot)
-    readers = max(len(s) for s in slots[: h * w])
-    reverse = np.full((h * w, readers), forward.size)  # the appended zero row
-    for pixel in range(h * w):
-        reverse[pixel, : len(slots[pixel])] = slots[pixel]
-    entries = _with_zero_row(cols.reshape(n, forward.size, c))  # (N, Ho*Wo*k*k + 1, C)
-    gathered = entries.index_select(1, torch.from_numpy(reverse.reshape(-1))).reshape(n, h * w, readers, c)
-    return gathered.sum(2)
-
-
-def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
-    """``col2im_rows`` as an (N, C, H, W) tensor."""
-    n, c, h, w = shape
-    return col2im_rows(cols, shape, k, stride, padding).reshape(n, h, w, c).permute(0, 3, 1, 2)
-
-
-#: im2col column matrices are built for this many bytes of samples at a time (at least one sample):
-#: a ResNet's first stage would otherwise hold a k*k-times copy of a whole batch's activations
-_CHUNK = 1 << 24
-
-
-def _sample_chunks(n: int, sample_bytes: int) -> list[tuple[int, int]]:
-    per = max(1, _CHUNK // max(sample_bytes, 1))
-    return [(start, min(start + per, n)) for start in range(0, n, per)]
-
-
-def _inverse(order: list[int]) -> list[int]:
-    return sorted(range(len(order)), key=order.__getitem__)
-
-
-def permuted_positions(positions: Tensor, shape: list[int], order: list[int]) -> Tensor:
-    """Flat positions of elements of a C-order tensor of ``shape`` -> their flat positions in
-    ``tensor.permute(order)``: a packed weight is scattered straight into a permuted layout (a few
-    integer ops on the active positions instead of a copy of the dense weight)."""
-    source = [math.prod(shape[d + 1:]) for d in range(len(shape))]
+def im2col_matrix(weight: Tensor, positions: Tensor | None, shape: list[int], groups: int, like: Tensor,
+                  backward: bool = False, moved: bool = False) -> Tensor:  # fmt: skip
+    """The weight as the matrix ``Im2colConv.forward``/``backward`` multiply by: the dense ``weight`` permuted,
+    or packed values scattered straight into that layout (``moved``: ``positions`` already are
+    positions in it). ``like``, ``backward``: as for ``scatter_weight``."""
+    order = Im2colConv.order(groups, backward)
     permuted = [shape[d] for d in order]
-    target = [math.prod(permuted[j + 1:]) for j in range(len(order))]
-    out, rest = None, positions
-    for d, size in enumerate(shape):
-        if size == 1:
-            continue
-        coord = torch.div(rest, source[d], rounding_mode="trunc") if source[d] > 1 else rest
-        if source[d] > 1:
-            rest = rest - coord * source[d]
-        term = coord * target[order.index(d)] if target[order.index(d)] > 1 else coord
-        out = term if out is None else out + term
-    return positions * 0 if out is None else out
-
-
-class Im2colConv:
-    """conv2d as im2col by ``index_select`` + ``mm`` (groups 1) or multiply-sum (depthwise):
-    ExecuTorch runs these with fast kernels, while its portable convolution kernels are very slow.
-    Columns are ordered (kernel offset, channel), so the weight is used as a matrix of the weight
-    permuted: (kh, kw, Cin, Cout) in forward, (Cout, kh, kw, Cin) in backward (depthwise: forward's);
-    the weight gradient comes back in the backward matrix's layout."""
-
-    @staticmethod
-    def supports(weight_shape: list[int], groups: int) -> bool:
-        return groups == 1 or weight_shape[1] == 1
-
-    @staticmethod
-    def order(groups: int, backward: bool = False) -> list[int]:
-        return [0, 2, 3, 1] if backward and groups == 1 else [2, 3, 1, 0]
-
-    @staticmethod
-    def matrix(weight: Tensor, positions: Tensor | None, shape: list[int], groups: int, like: Tensor,
-               backward: bool = False, moved: bool = False) -> Tensor:  # fmt: skip
-        """The weight as the matrix ``forward``/``backward`` multiply by: the dense ``weight`` permuted,
-        or packed values scattered straight into that layout (``moved``: ``positions`` already are
-        positions in it). ``like``, ``backward``: as for ``scatter_weight``."""
-        order = Im2colConv.order(groups, backward)
-        permuted = [shape[d] for d in order]
-        rows = permuted[0] if backward and groups == 1 else math.prod(permuted[:-1])
-        if positions is None:
-            return weight.permute(order).reshape(rows, -1)
-        moved_positions = positions if moved else permuted_positions(positions, shape, order)
-        return scatter_weight(weight, moved_positions, [rows, math.prod(shape) // rows], like, backward)
-
-    @staticmethod
-    def forward(x: Tensor, matrix: Tensor, bias: Tensor | None, k: int, stride: int, padding: int,
-                groups: int) -> Tensor:  # fmt: skip
-        n, c, h, w = x.shape
-        cout = matrix.shape[-1]
-        ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-        rows = channels_last(x)
-        chunks = _sample_chunks(n, 4 * ho * wo * k * k * c)
-        outs = []
-        for start, stop in chunks:
-            cols = im2col(rows if len(chunks) == 1 else rows[start:stop], (h, w), k, stride, padding)
-            if groups == 1:
-                outs.append(torch.mm(cols.reshape(cols.shape[0], -1), matrix))  # (chunk*Ho*Wo, Cout)
-            else:
-                outs.append((cols * matrix).sum(1))
-        out = outs[0] if len(outs) == 1 else torch.cat(outs, 0)
-        out = out + bias if bias is not None else out
-        return out.reshape(n, ho, wo, cout).permute(0, 3, 1, 2)
-
-    @staticmethod
-    def backward(grad: Tensor, rows: Tensor, matrix: Tensor, x_shape: list[int], k: int, stride: int, padding: int,
-                 groups: int, need_input: bool, relu: bool = False) -> tuple[Tensor | None, Tensor, Tensor]:
-        """(input gradient, weight gradient in ``matrix``'s layout, bias gradient) from the saved input
-        as rows of channels (N, H*W, C). ``relu``: the input is a ReLU output whose backward mask
-        (``rows > 0``) is applied here."""
-        n, c, h, w = x_shape
-        cout, ho, wo = grad.shape[1:]
-        g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
-        chunks = _sample_chunks(n, 4 * ho * wo * k * k * c)
-        gw, parts = None, []
-        for start, stop in chunks:
-            whole = len(chunks) == 1
-            cols = im2col(rows if whole else rows[start:stop], (h, w), k, stride, padding)
-            gc = g if whole else g[start * ho * wo : stop * ho * wo]
-            if groups == 1:
-                part = torch.mm(gc.transpose(0, 1), cols.reshape(cols.shape[0], -1))  # (Cout, k*k*Cin)
-                gcols = torch.mm(gc, matrix) if need_input else None
-            else:
-                part = (gc.unsqueeze(1) * cols).sum(0)  # (k*k, C)
-                gcols = gc.unsqueeze(1) * matrix if need_input else None
-            gw = part if gw is None else gw + part
-            if need_input:
-                parts.append(col2im_rows(gcols, [stop - start, c, h, w], k, stride, padding))
-        gx = None
-        if need_input:
-            gx = parts[0] if len(parts) == 1 else torch.cat(parts, 0)  # (N, H*W, C)
-            gx = gx * torch.sign(rows) if relu else gx  # a ReLU output's sign is its > 0 mask
-            gx = gx.reshape(n, h, w, c).permute(0, 3, 1, 2)
-        return gx, gw, g.sum(0)
+    rows = permuted[0] if backward and groups == 1 else math.prod(permuted[:-1])
+    if positions is None:
+        return weight.permute(order).reshape(rows, -1)
+    moved_positions = positions if moved else permuted_positions(positions, shape, order)
+    return scatter_weight(weight, moved_positions, [rows, math.prod(shape) // rows], like, backward)

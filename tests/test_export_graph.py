@@ -10,10 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from export import onnx_backend, sap
+from export import im2col, onnx_backend
 from export.graph import packed_standardize, trace
+from export.im2col import Im2colConv, channels_last
 from export.layout import GraphKey, growth_sizes, layout_of
-from export.sap import ENCODINGS, Compressed, Im2colConv, channels_last, input_grad, weight_grad
+from export.sap import ENCODINGS, Compressed, im2col_matrix, input_grad, weight_grad
 from fedmef import protocol as p
 from fedmef import wire
 from fedmef.activation_pruning import standardize
@@ -107,9 +108,9 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     torch.testing.assert_close(weight_grad(x.detach(), grad, list(w.shape), stride, padding, groups), gw)
     torch.testing.assert_close(input_grad(grad, w.detach(), list(x.shape), stride, padding, groups), gx)
     shape, k, like = list(w.shape), w.shape[-1], x.detach()
-    forward = Im2colConv.matrix(w.detach(), None, shape, groups, like)
+    forward = im2col_matrix(w.detach(), None, shape, groups, like)
     torch.testing.assert_close(Im2colConv.forward(x.detach(), forward, None, k, stride, padding, groups), out)
-    backward = Im2colConv.matrix(w.detach(), None, shape, groups, like, backward=True)
+    backward = im2col_matrix(w.detach(), None, shape, groups, like, backward=True)
     rows = channels_last(x.detach())
     ix, iw, ib = Im2colConv.backward(grad, rows, backward, list(x.shape), k, stride, padding, groups, True)
     torch.testing.assert_close(ix, gx)
@@ -127,13 +128,13 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     active[positions.long()] = 1
     masked = w.detach() * active.reshape(w.shape)
     for back in (False, True):
-        packed = Im2colConv.matrix(values, positions, shape, groups, like, backward=back)
-        assert torch.equal(packed, Im2colConv.matrix(masked, None, shape, groups, like, backward=back))
+        packed = im2col_matrix(values, positions, shape, groups, like, backward=back)
+        assert torch.equal(packed, im2col_matrix(masked, None, shape, groups, like, backward=back))
 
 
 @pytest.mark.parametrize("groups", [1, 4])
 def test_im2col_conv_in_sample_chunks_matches_autograd(groups, monkeypatch):
-    monkeypatch.setattr(sap, "_CHUNK", 1)  # one sample at a time
+    monkeypatch.setattr(im2col, "_CHUNK", 1)  # one sample at a time
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(3, 4, 6, 6, generator=gen, requires_grad=True)
     w = torch.randn(8 if groups == 1 else 4, 4 // groups, 3, 3, generator=gen, requires_grad=True)
@@ -141,9 +142,9 @@ def test_im2col_conv_in_sample_chunks_matches_autograd(groups, monkeypatch):
     grad = torch.randn(out.shape, generator=gen)
     gx, gw = torch.autograd.grad(out, [x, w], grad)
     shape, like = list(w.shape), x.detach()
-    forward = Im2colConv.matrix(w.detach(), None, shape, groups, like)
+    forward = im2col_matrix(w.detach(), None, shape, groups, like)
     torch.testing.assert_close(Im2colConv.forward(x.detach().relu(), forward, None, 3, 2, 1, groups), out)
-    backward = Im2colConv.matrix(w.detach(), None, shape, groups, like, backward=True)
+    backward = im2col_matrix(w.detach(), None, shape, groups, like, backward=True)
     rows = channels_last(x.detach().relu())
     ix, iw, _ = Im2colConv.backward(grad, rows, backward, list(x.shape), 3, 2, 1, groups, True, relu=True)
     torch.testing.assert_close(ix, gx)
