@@ -127,7 +127,7 @@ def _permuted_back(node: fx.Node) -> tuple[fx.Node, bool] | None:
 def _portable(gm: fx.GraphModule) -> fx.GraphModule:
     """Ops rewritten for the portable kernels: every unsorted top-k (SAP's selections; the other
     top-ks are sorted, on distinct keys) as ``positional_topk``; ``col2im`` (whose decomposition
-    pads by negative amounts, which ExecuTorch rejects) by slicing; one-element tensors expanded to
+    pads by negative amounts, which ExecuTorch rejects) as ``im2col.col2im``; one-element tensors expanded to
     a full-size one (``sap.filled``) as ``zeros + element`` (the portable ``expand_copy`` copies
     element by element, ``full`` fills and ``add`` broadcasts about 10x faster); int16 positions
     widened to int64 in one cast instead of two; and a permute that undoes the one before it (or

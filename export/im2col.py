@@ -12,16 +12,23 @@ number of samples at a time. ``SapConv`` (``export.sap``) uses these when a grap
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from functools import cache
 
 import numpy as np
 import torch
 from torch import Tensor
 
 
+def _output_size(h: int, w: int, k: int, stride: int, padding: int) -> tuple[int, int]:
+    return (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+
+
+@cache  # the same few geometries are traced once per conv, chunk and pass; nothing mutates the arrays
 def _patch_index(h: int, w: int, k: int, stride: int, padding: int) -> np.ndarray:
     """For every output pixel and kernel offset, (Ho, Wo, k, k) in that order, the input pixel it
     reads (flat, row-major) or ``h * w``, the index of an appended zero row, where it reads padding."""
-    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    ho, wo = _output_size(h, w, k, stride, padding)
     rows = (np.arange(ho) * stride)[:, None, None, None] + np.arange(k)[None, None, :, None] - padding
     cols = (np.arange(wo) * stride)[None, :, None, None] + np.arange(k)[None, None, None, :] - padding
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
@@ -56,17 +63,24 @@ def col2im_rows(cols: Tensor, shape: list[int], k: int, stride: int, padding: in
     pixel the sum of the patch entries that read it (up to k*k, the rest pointing at a zero row),
     gathered by one ``index_select``."""
     n, c, h, w = shape
+    reverse = _reverse_index(h, w, k, stride, padding)
+    entries = _with_zero_row(cols.reshape(n, _patch_index(h, w, k, stride, padding).size, c))  # (N, Ho*Wo*k*k + 1, C)
+    gathered = entries.index_select(1, torch.from_numpy(reverse.reshape(-1))).reshape(n, h * w, reverse.shape[1], c)
+    return gathered.sum(2)
+
+
+@cache
+def _reverse_index(h: int, w: int, k: int, stride: int, padding: int) -> np.ndarray:
+    """For every input pixel, the ``_patch_index`` entries that read it, (H*W, most readers), padded
+    with the index of an appended zero row."""
     forward = _patch_index(h, w, k, stride, padding)
     slots = [[] for _ in range(h * w + 1)]
     for slot, pixel in enumerate(forward.tolist()):
         slots[pixel].append(slot)
-    readers = max(len(s) for s in slots[: h * w])
-    reverse = np.full((h * w, readers), forward.size)  # the appended zero row
+    reverse = np.full((h * w, max(len(s) for s in slots[: h * w])), forward.size)
     for pixel in range(h * w):
         reverse[pixel, : len(slots[pixel])] = slots[pixel]
-    entries = _with_zero_row(cols.reshape(n, forward.size, c))  # (N, Ho*Wo*k*k + 1, C)
-    gathered = entries.index_select(1, torch.from_numpy(reverse.reshape(-1))).reshape(n, h * w, readers, c)
-    return gathered.sum(2)
+    return reverse
 
 
 def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) -> Tensor:
@@ -80,9 +94,16 @@ def col2im(cols: Tensor, shape: list[int], k: int, stride: int, padding: int) ->
 _CHUNK = 1 << 24
 
 
-def _sample_chunks(n: int, sample_bytes: int) -> list[tuple[int, int]]:
-    per = max(1, _CHUNK // max(sample_bytes, 1))
-    return [(start, min(start + per, n)) for start in range(0, n, per)]
+def _column_chunks(rows: Tensor, size: tuple[int, int], k: int, stride: int,
+                   padding: int) -> Iterator[tuple[int, int, Tensor]]:  # fmt: skip
+    """(first sample, end, ``im2col`` of those samples), ``_CHUNK`` bytes of columns at a time (the
+    whole batch in one piece, unsliced, when it fits)."""
+    n, _, c = rows.shape
+    ho, wo = _output_size(*size, k, stride, padding)
+    per = max(1, _CHUNK // (4 * ho * wo * k * k * c))
+    for start in range(0, n, per):
+        stop = min(start + per, n)
+        yield start, stop, im2col(rows if per >= n else rows[start:stop], size, k, stride, padding)
 
 
 def inverse_order(order: list[int]) -> list[int]:
@@ -126,14 +147,11 @@ class Im2colConv:
     @staticmethod
     def forward(x: Tensor, matrix: Tensor, bias: Tensor | None, k: int, stride: int, padding: int,
                 groups: int) -> Tensor:  # fmt: skip
-        n, c, h, w = x.shape
+        n, _, h, w = x.shape
         cout = matrix.shape[-1]
-        ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-        rows = channels_last(x)
-        chunks = _sample_chunks(n, 4 * ho * wo * k * k * c)
+        ho, wo = _output_size(h, w, k, stride, padding)
         outs = []
-        for start, stop in chunks:
-            cols = im2col(rows if len(chunks) == 1 else rows[start:stop], (h, w), k, stride, padding)
+        for _, _, cols in _column_chunks(channels_last(x), (h, w), k, stride, padding):
             if groups == 1:
                 outs.append(torch.mm(cols.reshape(cols.shape[0], -1), matrix))  # (chunk*Ho*Wo, Cout)
             else:
@@ -151,12 +169,9 @@ class Im2colConv:
         n, c, h, w = x_shape
         cout, ho, wo = grad.shape[1:]
         g = grad.permute(0, 2, 3, 1).reshape(-1, cout)  # (N*Ho*Wo, Cout)
-        chunks = _sample_chunks(n, 4 * ho * wo * k * k * c)
         gw, parts = None, []
-        for start, stop in chunks:
-            whole = len(chunks) == 1
-            cols = im2col(rows if whole else rows[start:stop], (h, w), k, stride, padding)
-            gc = g if whole else g[start * ho * wo : stop * ho * wo]
+        for start, stop, cols in _column_chunks(rows, (h, w), k, stride, padding):
+            gc = g if stop - start == n else g[start * ho * wo : stop * ho * wo]
             if groups == 1:
                 part = torch.mm(gc.transpose(0, 1), cols.reshape(cols.shape[0], -1))  # (Cout, k*k*Cin)
                 gcols = torch.mm(gc, matrix) if need_input else None

@@ -97,8 +97,11 @@ def test_compressed_encodings_keep_the_top_k_per_sample():
         assert torch.equal(saved.channels_last(), channels_last(saved.dense()))
 
 
+@pytest.mark.parametrize("one_sample_chunks", [False, True])  # im2col's columns for the batch, or sample by sample
 @pytest.mark.parametrize("stride,padding,groups", [(1, 1, 1), (2, 1, 1), (2, 0, 1), (1, 1, 4), (2, 1, 4)])
-def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
+def test_hand_written_conv_backward_matches_autograd(stride, padding, groups, one_sample_chunks, monkeypatch):
+    if one_sample_chunks:
+        monkeypatch.setattr(im2col, "_CHUNK", 1)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, 4, 7, 7, generator=gen, requires_grad=True)
     w = torch.randn(8 if groups == 1 else 4, 4 // groups, 3, 3, generator=gen, requires_grad=True)
@@ -130,25 +133,6 @@ def test_hand_written_conv_backward_matches_autograd(stride, padding, groups):
     for back in (False, True):
         packed = im2col_matrix(values, positions, shape, groups, like, backward=back)
         assert torch.equal(packed, im2col_matrix(masked, None, shape, groups, like, backward=back))
-
-
-@pytest.mark.parametrize("groups", [1, 4])
-def test_im2col_conv_in_sample_chunks_matches_autograd(groups, monkeypatch):
-    monkeypatch.setattr(im2col, "_CHUNK", 1)  # one sample at a time
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(3, 4, 6, 6, generator=gen, requires_grad=True)
-    w = torch.randn(8 if groups == 1 else 4, 4 // groups, 3, 3, generator=gen, requires_grad=True)
-    out = F.conv2d(x.relu(), w, None, 2, 1, 1, groups)
-    grad = torch.randn(out.shape, generator=gen)
-    gx, gw = torch.autograd.grad(out, [x, w], grad)
-    shape, like = list(w.shape), x.detach()
-    forward = im2col_matrix(w.detach(), None, shape, groups, like)
-    torch.testing.assert_close(Im2colConv.forward(x.detach().relu(), forward, None, 3, 2, 1, groups), out)
-    backward = im2col_matrix(w.detach(), None, shape, groups, like, backward=True)
-    rows = channels_last(x.detach().relu())
-    ix, iw, _ = Im2colConv.backward(grad, rows, backward, list(x.shape), 3, 2, 1, groups, True, relu=True)
-    torch.testing.assert_close(ix, gx)
-    torch.testing.assert_close(iw, gw.permute(Im2colConv.order(groups, backward=True)).reshape(iw.shape))
 
 
 def test_packed_standardize_equals_masked_standardize():
